@@ -1,0 +1,70 @@
+"""CircuitBreakerActor: owns one provider's :class:`~adaptive_mind.core.breaker.Breaker`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.clock import Clock
+from adaptive_mind.config import BreakerConfig
+from adaptive_mind.core.breaker import Breaker, Transition, verdict_for
+from adaptive_mind.messages import (
+    AcquirePermit,
+    GetBreakerState,
+    PermitDenied,
+    PermitGranted,
+    RecordOutcome,
+    ReleasePermit,
+)
+from adaptive_mind.telemetry.events import EventSink, breaker_event
+
+
+class CircuitBreakerActor(BaseActor):
+    """Grants permits and records outcomes; never sees prompts or keys."""
+
+    def __init__(
+        self,
+        provider: str,
+        config: BreakerConfig,
+        clock: Clock,
+        events: EventSink,
+        *,
+        start_open_for: float | None = None,
+    ) -> None:
+        super().__init__(provider)
+        self._provider = provider
+        self._cfg = config
+        self._events = events
+        self._clock = clock
+        self.core = Breaker(config, clock, start_open_for=start_open_for)
+
+    def _handlers(self) -> dict[type, Callable[[Any], Any]]:
+        return {
+            AcquirePermit: self._acquire,
+            ReleasePermit: self._release,
+            RecordOutcome: self._record,
+            GetBreakerState: lambda _m: self.core.state.value,
+        }
+
+    def _publish(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            self._events.emit(breaker_event(self._provider, t, self._clock))
+
+    def _acquire(self, msg: AcquirePermit) -> None:
+        permit, transitions = self.core.acquire()
+        self._publish(transitions)
+        if permit is not None:
+            self.tell_safely(msg.reply_to, PermitGranted(msg.request_id, permit))
+        else:
+            reply = PermitDenied(msg.request_id, self.core.retry_at(), self.core.state.value)
+            self.tell_safely(msg.reply_to, reply)
+
+    def _release(self, msg: ReleasePermit) -> None:
+        self._publish(self.core.release(msg.permit))
+
+    def _record(self, msg: RecordOutcome) -> None:
+        verdict = verdict_for(
+            msg.category, independent=msg.independent, count_unknown=self._cfg.count_unknown
+        )
+        self._publish(self.core.record(msg.permit, verdict))

@@ -1,0 +1,81 @@
+"""KeyPoolActor: owns one provider's :class:`~adaptive_mind.core.key_pool.KeyPool`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.clock import Clock
+from adaptive_mind.config import KeyPoolConfig
+from adaptive_mind.core.key_pool import KeyPool, Lease
+from adaptive_mind.messages import (
+    GetKeyStates,
+    KeyLeased,
+    KeyOutcomeRecorded,
+    LeaseKey,
+    NoKeyAvailable,
+    ReleaseKey,
+    ReportKeyOutcome,
+)
+from adaptive_mind.telemetry.events import EventSink, key_event
+
+
+class KeyPoolActor(BaseActor):
+    """Leases keys and records their health; never sees prompts or secrets."""
+
+    def __init__(
+        self,
+        provider: str,
+        key_ids: tuple[str, ...],
+        config: KeyPoolConfig,
+        clock: Clock,
+        events: EventSink,
+    ) -> None:
+        super().__init__(provider)
+        self._provider = provider
+        self._clock = clock
+        self._events = events
+        self.core = KeyPool(key_ids, config, clock)
+
+    def _handlers(self) -> dict[type, Callable[[Any], Any]]:
+        return {
+            LeaseKey: self._lease,
+            ReportKeyOutcome: self._report,
+            ReleaseKey: self._release,
+            GetKeyStates: self._states,
+        }
+
+    def _lease(self, msg: LeaseKey) -> None:
+        got = self.core.lease(msg.exclude, msg.prefer)
+        if isinstance(got, Lease):
+            self.tell_safely(msg.reply_to, KeyLeased(msg.request_id, got))
+        else:
+            reply = NoKeyAvailable(msg.request_id, got.next_free_at, got.cooling)
+            self.tell_safely(msg.reply_to, reply)
+
+    def _report(self, msg: ReportKeyOutcome) -> None:
+        outcome = self.core.report(msg.lease, msg.category, msg.retry_after_s)
+        if msg.reply_to is not None:
+            self.tell_safely(msg.reply_to, KeyOutcomeRecorded(msg.request_id, outcome.independent))
+        for e in outcome.events:
+            self._events.emit(key_event(self._provider, e, self._clock))
+
+    def _release(self, msg: ReleaseKey) -> None:
+        self.core.release(msg.lease)
+
+    def _states(self, _msg: GetKeyStates) -> list[dict[str, Any]]:
+        now = self._clock.now()
+        return [
+            {
+                "key_id": s.key_id,
+                "state": s.state.value,
+                "cooldown_until": s.cooldown_until,
+                "cooldown_remaining_s": (
+                    None if s.cooldown_until is None else max(0.0, s.cooldown_until - now)
+                ),
+                "failures": s.failures,
+                "in_flight": s.in_flight,
+            }
+            for s in self.core.status()
+        ]

@@ -1,0 +1,386 @@
+"""ProviderActor: walks one provider's models and keys for a request, without ever blocking.
+
+For each attempt it asks its breaker for a permit, its key pool for a lease, starts the call on
+the I/O loop and returns; the result comes back as a message. Walk order: Key 1 Model 1, Key 2
+Model 1, …, then Model 2. MODEL errors move to the next model without blaming the key;
+TRANSIENT / KEY_FATAL / UNKNOWN move to the next key; BAD_REQUEST and refusals end the walk.
+The actor keeps no breaker or key state: it only remembers where each request's walk stands.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import pykka
+
+from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.actors.io_loop import IoLoop
+from adaptive_mind.chat import Attempt, ErrorCategory
+from adaptive_mind.clock import Clock
+from adaptive_mind.core.breaker import Permit
+from adaptive_mind.core.key_pool import Lease
+from adaptive_mind.messages import (
+    AcquirePermit,
+    AttemptFailed,
+    CancelRequest,
+    ExhaustedReason,
+    KeyLeased,
+    KeyOutcomeRecorded,
+    LeaseKey,
+    NoKeyAvailable,
+    PermitDenied,
+    PermitGranted,
+    ProviderExhausted,
+    ProviderSucceeded,
+    RecordOutcome,
+    ReleaseKey,
+    ReleasePermit,
+    ReportKeyOutcome,
+    TryProvider,
+)
+from adaptive_mind.providers.base import (
+    CallFailure,
+    CallRequest,
+    CallResult,
+    ProviderAdapter,
+    run_guarded,
+)
+from adaptive_mind.telemetry import topics
+from adaptive_mind.telemetry.events import Event, EventSink, Severity
+
+_NEEDS_INDEPENDENCE = (ErrorCategory.TRANSIENT, ErrorCategory.UNKNOWN)
+
+
+class _Stage(Enum):
+    PERMIT = 1  # waiting for the breaker
+    LEASE = 2  # waiting for the key pool
+    CALL = 3  # the call is running on the I/O loop
+    VERDICT = 4  # waiting for the key pool to say whether a failure was independent
+
+
+@dataclass(frozen=True, slots=True)
+class _CallDone:
+    """Internal: a call started for ``request_id`` finished (or was cancelled)."""
+
+    request_id: str
+    future: concurrent.futures.Future[CallResult]
+
+
+@dataclass(slots=True)
+class _Walk:
+    msg: TryProvider
+    models: tuple[str, ...]
+    exclude: set[str]
+    model_i: int = 0
+    stage: _Stage = _Stage.PERMIT
+    permit: Permit | None = None
+    lease: Lease | None = None
+    call: concurrent.futures.Future[CallResult] | None = None
+    started: float = 0.0
+    cut_by_deadline: bool = False
+    cancelled: bool = False
+    prefer: str | None = None
+    failure: CallFailure | None = None
+
+
+class ProviderActor(BaseActor):
+    """One provider: the adapter, its models, and the Model -> Key walk of each request."""
+
+    def __init__(
+        self,
+        provider: str,
+        adapter: ProviderAdapter,
+        models: tuple[str, ...],
+        timeout_s: float,
+        breaker: pykka.ActorRef[Any],
+        key_pool: pykka.ActorRef[Any],
+        io: IoLoop,
+        clock: Clock,
+        events: EventSink,
+    ) -> None:
+        super().__init__(provider)
+        self._provider = provider
+        self._adapter = adapter
+        self._models = models
+        self._timeout_s = timeout_s
+        self._breaker = breaker
+        self._key_pool = key_pool
+        self._io = io
+        self._clock = clock
+        self._events = events
+        self._walks: dict[str, _Walk] = {}
+
+    def _handlers(self) -> dict[type, Callable[[Any], Any]]:
+        return {
+            TryProvider: self._try,
+            PermitGranted: self._permit_granted,
+            PermitDenied: self._permit_denied,
+            KeyLeased: self._key_leased,
+            NoKeyAvailable: self._no_key,
+            _CallDone: self._call_done,
+            KeyOutcomeRecorded: self._key_outcome_recorded,
+            CancelRequest: self._cancel,
+        }
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._walks)
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def _try(self, msg: TryProvider) -> None:
+        rid = msg.request.request_id
+        models = msg.request.models.get(self._provider, self._models)
+        walk = _Walk(msg, models, set(msg.exclude_keys))
+        self._walks[rid] = walk
+        self._next_attempt(rid, walk)
+
+    def _next_attempt(self, rid: str, walk: _Walk) -> None:
+        if walk.msg.request.deadline.expired(self._clock):
+            self._finish(rid, walk, ExhaustedReason.DEADLINE)
+            return
+        walk.stage = _Stage.PERMIT
+        walk.permit = walk.lease = None
+        self.tell_safely(self._breaker, AcquirePermit(rid, self.actor_ref))
+
+    def _permit_granted(self, msg: PermitGranted) -> None:
+        walk = self._walks.get(msg.request_id)
+        if walk is None or walk.cancelled or walk.stage is not _Stage.PERMIT:
+            self.tell_safely(self._breaker, ReleasePermit(msg.permit))
+            self._drop_if_cancelled(msg.request_id, walk)
+            return
+        walk.permit = msg.permit
+        walk.stage = _Stage.LEASE
+        self.tell_safely(
+            self._key_pool,
+            LeaseKey(msg.request_id, frozenset(walk.exclude), self.actor_ref, walk.prefer),
+        )
+
+    def _permit_denied(self, msg: PermitDenied) -> None:
+        walk = self._walks.get(msg.request_id)
+        if walk is None or walk.cancelled:
+            self._drop_if_cancelled(msg.request_id, walk)
+            return
+        self._finish(msg.request_id, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=msg.retry_at)
+
+    def _no_key(self, msg: NoKeyAvailable) -> None:
+        walk = self._walks.get(msg.request_id)
+        if walk is None:
+            return
+        if walk.permit is not None:
+            self.tell_safely(self._breaker, ReleasePermit(walk.permit))
+            walk.permit = None
+        if walk.cancelled:
+            self._drop_if_cancelled(msg.request_id, walk)
+            return
+        self._finish(
+            msg.request_id,
+            walk,
+            ExhaustedReason.NO_KEYS,
+            retry_at=msg.next_free_at,
+            cooling=msg.cooling,
+        )
+
+    def _key_leased(self, msg: KeyLeased) -> None:
+        rid = msg.request_id
+        walk = self._walks.get(rid)
+        if walk is None or walk.cancelled or walk.permit is None:
+            self._release(msg.lease, walk.permit if walk is not None else None)
+            self._drop_if_cancelled(rid, walk)
+            return
+        remaining = walk.msg.request.deadline.remaining(self._clock)
+        if remaining <= 0:
+            self._release(msg.lease, walk.permit)
+            self._finish(rid, walk, ExhaustedReason.DEADLINE)
+            return
+        walk.lease = msg.lease
+        walk.stage = _Stage.CALL
+        walk.cut_by_deadline = remaining < self._timeout_s
+        call = CallRequest(
+            messages=walk.msg.request.messages,
+            model=walk.models[walk.model_i],
+            key_id=msg.lease.key_id,
+            timeout_s=min(self._timeout_s, remaining),
+        )
+        walk.started = self._clock.now()
+        fut = self._io.submit(run_guarded(self._adapter, call))
+        walk.call = fut
+        me = self.actor_ref
+
+        def done(f: concurrent.futures.Future[CallResult]) -> None:
+            try:
+                me.tell(_CallDone(rid, f))
+            except pykka.ActorDeadError:
+                pass  # stopping: the lease dies with the pool
+
+        fut.add_done_callback(done)
+
+    def _call_done(self, msg: _CallDone) -> None:
+        rid = msg.request_id
+        walk = self._walks.get(rid)
+        if walk is None or walk.lease is None or walk.permit is None or walk.call is not msg.future:
+            return
+        lease, permit = walk.lease, walk.permit
+        walk.call = None
+        if walk.cancelled or msg.future.cancelled():
+            self._release(lease, permit)
+            self._drop_if_cancelled(rid, walk)
+            return
+        result = msg.future.result()
+        latency_ms = (self._clock.now() - walk.started) * 1000.0
+        model = walk.models[walk.model_i]
+        if not isinstance(result, CallFailure):
+            self.tell_safely(self._key_pool, ReportKeyOutcome(lease, None))
+            self.tell_safely(self._breaker, RecordOutcome(permit, None, True))
+            attempt = Attempt(
+                provider=self._provider, model=model, key_id=lease.key_id, latency_ms=latency_ms
+            )
+            del self._walks[rid]
+            self.tell_safely(
+                walk.msg.reply_to,
+                ProviderSucceeded(
+                    rid,
+                    self._provider,
+                    result.text,
+                    result.model or model,
+                    lease.key_id,
+                    result.usage,
+                    attempt,
+                ),
+            )
+            return
+        if result.timed_out and walk.cut_by_deadline:
+            # The request's deadline, not the provider, cut this call: not a failure.
+            self._release(lease, permit)
+            self._finish(rid, walk, ExhaustedReason.DEADLINE)
+            return
+        attempt = Attempt(
+            provider=self._provider,
+            model=model,
+            key_id=lease.key_id,
+            category=result.category,
+            status_code=result.status_code,
+            error=result.error,
+            latency_ms=latency_ms,
+        )
+        refusal = result.error if result.category is ErrorCategory.CONTENT_POLICY else None
+        self.tell_safely(walk.msg.reply_to, AttemptFailed(rid, attempt, refusal))
+        self._events.emit(
+            Event(
+                event_type=topics.ATTEMPT_FAILED,
+                source=f"provider:{self._provider}",
+                severity=Severity.WARNING,
+                request_id=rid,
+                payload={
+                    "provider": self._provider,
+                    "model": model,
+                    "key_id": lease.key_id,
+                    "category": result.category.value,
+                    "status_code": result.status_code,
+                    "error": result.error,
+                },
+            )
+        )
+        walk.failure = result
+        if result.category in _NEEDS_INDEPENDENCE:
+            # Only the key pool knows whether this failure is news; the breaker must hear its
+            # verdict before this walk asks for the next permit, so wait for the pool's answer.
+            walk.stage = _Stage.VERDICT
+            self.tell_safely(
+                self._key_pool,
+                ReportKeyOutcome(lease, result.category, result.retry_after_s, rid, self.actor_ref),
+            )
+            return
+        self.tell_safely(self._key_pool, ReportKeyOutcome(lease, result.category))
+        self.tell_safely(self._breaker, RecordOutcome(permit, result.category.value, True))
+        self._after_failure(rid, walk, lease.key_id, result)
+
+    def _key_outcome_recorded(self, msg: KeyOutcomeRecorded) -> None:
+        walk = self._walks.get(msg.request_id)
+        if walk is None or walk.stage is not _Stage.VERDICT:
+            return
+        assert walk.permit is not None and walk.lease is not None and walk.failure is not None
+        category = walk.failure.category.value
+        self.tell_safely(self._breaker, RecordOutcome(walk.permit, category, msg.independent))
+        if walk.cancelled:
+            self._drop_if_cancelled(msg.request_id, walk)
+            return
+        self._after_failure(msg.request_id, walk, walk.lease.key_id, walk.failure)
+
+    def _after_failure(self, rid: str, walk: _Walk, key_id: str, result: CallFailure) -> None:
+        category = result.category
+        model = walk.models[walk.model_i]
+        if category is ErrorCategory.CONTENT_POLICY:
+            self._finish(rid, walk, ExhaustedReason.REFUSED, detail=result.error)
+        elif category is ErrorCategory.BAD_REQUEST:
+            self._finish(rid, walk, ExhaustedReason.BAD_REQUEST, detail=result.error)
+        elif category is ErrorCategory.MODEL:
+            walk.model_i += 1
+            walk.prefer = key_id
+            if walk.model_i >= len(walk.models):
+                self._finish(rid, walk, ExhaustedReason.NO_MODELS, detail=result.error)
+                return
+            self._events.emit(
+                Event(
+                    event_type=topics.MODEL_FAILOVER,
+                    source=f"provider:{self._provider}",
+                    request_id=rid,
+                    payload={
+                        "provider": self._provider,
+                        "from": model,
+                        "to": walk.models[walk.model_i],
+                        "reason": result.error,
+                    },
+                )
+            )
+            self._next_attempt(rid, walk)
+        else:
+            walk.exclude.add(key_id)
+            walk.prefer = None
+            self._next_attempt(rid, walk)
+
+    def _release(self, lease: Lease, permit: Permit | None) -> None:
+        """Return a lease and permit with no verdict (cancelled, or never used)."""
+        self.tell_safely(self._key_pool, ReleaseKey(lease))
+        if permit is not None:
+            self.tell_safely(self._breaker, ReleasePermit(permit))
+
+    # -- ending a walk --------------------------------------------------------------------
+
+    def _cancel(self, msg: CancelRequest) -> None:
+        walk = self._walks.get(msg.request_id)
+        if walk is None:
+            return
+        walk.cancelled = True
+        if walk.stage is _Stage.CALL and walk.call is not None:
+            walk.call.cancel()  # thread-safe; the done-callback releases the lease
+
+    def _drop_if_cancelled(self, rid: str, walk: _Walk | None) -> None:
+        if walk is not None and walk.cancelled:
+            self._walks.pop(rid, None)
+
+    def _finish(
+        self,
+        rid: str,
+        walk: _Walk,
+        reason: ExhaustedReason,
+        *,
+        detail: str = "",
+        retry_at: float | None = None,
+        cooling: bool = False,
+    ) -> None:
+        self._walks.pop(rid, None)
+        self.tell_safely(
+            walk.msg.reply_to,
+            ProviderExhausted(rid, self._provider, reason, detail, retry_at, cooling),
+        )
+
+    def on_stop(self) -> None:
+        for walk in self._walks.values():
+            if walk.call is not None:
+                walk.call.cancel()
+        self._walks.clear()

@@ -1,0 +1,398 @@
+"""Configuration: frozen pydantic models, loading from dict / YAML / TOML, ``${ENV}`` interpolation.
+
+Every invalid value raises :class:`~adaptive_mind.errors.ConfigError` whose message names the
+dotted path of the bad field and the rule it breaks, e.g.
+``providers.openai.breaker.failure_threshold: must be > 0``. No message ever echoes a value, so
+secrets cannot leak through config errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from adaptive_mind.errors import ConfigError
+
+ProviderKind = Literal["openai", "anthropic", "gemini", "scripted"]
+NAMED_FAULTS: tuple[str, ...] = (
+    "timeout",
+    "connection",
+    "refusal",
+    "content_policy",
+    "context_length",
+)
+
+
+class FieldRuleError(ValueError):
+    """Raised by model validators: ``field`` (relative dotted path) breaks ``rule``."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BreakerConfig(_Frozen):
+    """Circuit breaker settings for one provider."""
+
+    failure_threshold: int = Field(5, gt=0)
+    """Consecutive counted failures that open the circuit."""
+    reset_timeout_s: float = Field(30.0, gt=0)
+    """How long the circuit stays OPEN before probing."""
+    max_reset_timeout_s: float | None = Field(None, gt=0)
+    """Cap for the reset timeout, which doubles after each failed probe. None: no growth."""
+    half_open_max_calls: int = Field(1, gt=0)
+    """Probe permits granted at once while HALF_OPEN."""
+    count_unknown: bool = True
+    """Whether UNKNOWN outcomes count as breaker failures (TRANSIENT always do)."""
+
+    @model_validator(mode="after")
+    def _cap_not_below_reset(self) -> Self:
+        if self.max_reset_timeout_s is not None and self.max_reset_timeout_s < self.reset_timeout_s:
+            raise FieldRuleError("max_reset_timeout_s", "must be >= reset_timeout_s")
+        return self
+
+    @property
+    def reset_cap_s(self) -> float:
+        return self.max_reset_timeout_s or self.reset_timeout_s
+
+
+class KeyPoolConfig(_Frozen):
+    """Key pool settings for one provider."""
+
+    cooldown_s: float = Field(30.0, gt=0)
+    """Base cooldown after a transient failure; doubles per consecutive failure up to the cap."""
+    max_cooldown_s: float | None = Field(None, gt=0)
+    """Cap for the backoff cooldown. None: the cooldown does not grow."""
+    disabled_s: float = Field(3600.0, gt=0)
+    """How long a key that failed fatally (401, 403, quota) stays disabled."""
+    max_retry_after_s: float = Field(3600.0, gt=0)
+    """Absurd Retry-After values are capped to this."""
+    failure_window_s: float = Field(60.0, gt=0)
+    """A key's ``failures`` counts its failed attempts within this window."""
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Self:
+        if self.max_cooldown_s is not None and self.max_cooldown_s < self.cooldown_s:
+            raise FieldRuleError("max_cooldown_s", "must be >= cooldown_s")
+        return self
+
+    @property
+    def cooldown_cap_s(self) -> float:
+        return self.max_cooldown_s or self.cooldown_s
+
+
+class ApiKey(_Frozen):
+    """One API key: its secret and an optional id (default ``<provider>#<n>``)."""
+
+    id: str | None = Field(None, min_length=1)
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+class ScriptRule(_Frozen):
+    """A scripted provider's response rule; the first matching rule wins."""
+
+    key: SecretStr | None = None
+    """A key's secret as configured, or its key id (kept masked). None matches every key."""
+    model: str | None = None
+    times: int | None = Field(None, gt=0)
+    """The first ``times`` matching calls use the rule; then it is spent. None: forever."""
+    fail: int | str | None = None
+    """HTTP status, or one of timeout, connection, refusal, content_policy, context_length."""
+    retry_after_s: float | None = Field(None, ge=0)
+    text: str | None = None
+    latency_ms: float | None = Field(None, ge=0)
+
+    @field_validator("fail", mode="before")
+    @classmethod
+    def _valid_fail(cls, v: object) -> object:
+        if v is None:
+            return v
+        if isinstance(v, bool):
+            raise ValueError("must be an HTTP status or a named fault")
+        if isinstance(v, int):
+            if not 100 <= v <= 599:
+                raise ValueError("must be an HTTP status between 100 and 599")
+            return v
+        if isinstance(v, str):
+            if v.isdigit():
+                return cls._valid_fail(int(v))
+            if v not in NAMED_FAULTS:
+                raise ValueError("must be an HTTP status or one of " + ", ".join(NAMED_FAULTS))
+            return v
+        raise ValueError("must be an HTTP status or a named fault")
+
+
+class ProviderConfig(_Frozen):
+    """One provider: its kind, keys, models and resilience settings."""
+
+    kind: ProviderKind
+    base_url: str | None = None
+    api_keys: tuple[ApiKey, ...] = Field(min_length=1)
+    models: tuple[str, ...] = Field(min_length=1)
+    timeout_s: float = Field(60.0, gt=0)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    keys: KeyPoolConfig = Field(default_factory=KeyPoolConfig)
+    latency_ms: float = Field(0.0, ge=0)
+    """Scripted providers only: every call takes this long."""
+    responses: tuple[ScriptRule, ...] = ()
+    """Scripted providers only: response rules."""
+    text: str | None = None
+    """Scripted providers only: the text of a successful answer."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_as_objects(cls, v: object) -> object:
+        if isinstance(v, list | tuple):
+            return [{"secret": item} if isinstance(item, str) else item for item in v]
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        secrets = [k.secret.get_secret_value() for k in self.api_keys]
+        for i, s in enumerate(secrets):
+            if s in secrets[:i]:
+                first = secrets.index(s) + 1
+                raise FieldRuleError(f"api_keys.{i}", f"duplicate key (same as entry {first - 1})")
+        ids = [k.id for k in self.api_keys if k.id is not None]
+        if len(set(ids)) != len(ids):
+            raise FieldRuleError("api_keys", "duplicate key id")
+        for i, m in enumerate(self.models):
+            if not m.strip():
+                raise FieldRuleError(f"models.{i}", "must not be empty")
+            if m in self.models[:i]:
+                raise FieldRuleError(f"models.{i}", "duplicate model")
+        if self.kind != "scripted":
+            for name in ("responses", "text"):
+                if name in self.model_fields_set:
+                    raise FieldRuleError(name, "only allowed for kind: scripted")
+            if "latency_ms" in self.model_fields_set:
+                raise FieldRuleError("latency_ms", "only allowed for kind: scripted")
+        return self
+
+    def key_ids(self, provider: str) -> tuple[str, ...]:
+        """Key ids in configured order: the configured ``id``, else ``<provider>#<n>``."""
+        return tuple(k.id or f"{provider}#{i}" for i, k in enumerate(self.api_keys, start=1))
+
+
+class RewriterConfig(_Frozen):
+    """Which provider and model rewrite a refused prompt."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    instruction: str | None = None
+
+
+class MitigationConfig(_Frozen):
+    """Content-policy mitigation."""
+
+    strategy: Literal["rewrite_first", "failover_first", "propagate"] = "rewrite_first"
+    rewriter: RewriterConfig | None = None
+
+    @model_validator(mode="after")
+    def _rewriter_needed(self) -> Self:
+        if self.strategy != "propagate" and self.rewriter is None:
+            raise FieldRuleError("rewriter", f"required by strategy {self.strategy}")
+        return self
+
+
+class LedgerConfig(_Frozen):
+    """The audit ledger."""
+
+    enabled: bool = True
+    path: str = "adaptive_mind_ledger.sqlite"
+    prompt_preview_chars: int = Field(512, ge=0)
+    response_preview_chars: int = Field(1024, ge=0)
+    hash_key: SecretStr | None = None
+    batch_size: int = Field(256, gt=0)
+    flush_interval_s: float = Field(0.2, gt=0)
+
+
+class SupervisionConfig(_Frozen):
+    """Restart intensity of supervised actors."""
+
+    max_restarts: int = Field(3, ge=0)
+    within_s: float = Field(10.0, gt=0)
+
+
+class RequestConfig(_Frozen):
+    """Per-request budgets and admission."""
+
+    deadline_s: float = Field(120.0, gt=0)
+    max_in_flight: int = Field(10_000, gt=0)
+    max_cooldown_wait_s: float = Field(5.0, ge=0)
+
+
+class RuntimeConfig(_Frozen):
+    """The whole runtime's configuration. See the README for every field."""
+
+    priority: tuple[str, ...] = ()
+    """Provider names in the order they are tried. Empty: the order of ``providers``."""
+    providers: dict[str, ProviderConfig] = Field(min_length=1)
+    mitigation: MitigationConfig | None = None
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
+    request: RequestConfig = Field(default_factory=RequestConfig)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**_interpolate(data, ()))
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Any = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate a mapping; raise :class:`ConfigError` (not ValidationError) when invalid."""
+        try:
+            return super().model_validate(obj, strict=strict, context=context)
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    @model_validator(mode="after")
+    def _priority_known(self) -> Self:
+        for name in self.providers:
+            if not name.strip():
+                raise FieldRuleError("providers", "provider names must not be empty")
+        if not self.priority:
+            object.__setattr__(self, "priority", tuple(self.providers))
+        for i, name in enumerate(self.priority):
+            if name not in self.providers:
+                raise FieldRuleError(f"priority.{i}", f"'{name}' is not a configured provider")
+            if name in self.priority[:i]:
+                raise FieldRuleError(f"priority.{i}", f"'{name}' is listed twice")
+        if self.mitigation is not None and self.mitigation.rewriter is not None:
+            rw = self.mitigation.rewriter
+            if rw.provider not in self.providers:
+                raise FieldRuleError(
+                    "mitigation.rewriter.provider", f"'{rw.provider}' is not a configured provider"
+                )
+        return self
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: tuple[str | int, ...]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; a missing VAR is a ConfigError."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            found = os.environ.get(name)
+            if found is not None:
+                return found
+            if default is not None:
+                return default
+            where = ".".join(str(p) for p in path) or "<root>"
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, Mapping):
+        return {k: _interpolate(v, (*path, str(k))) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_interpolate(v, (*path, i)) for i, v in enumerate(value)]
+    return value
+
+
+def _rule(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}"
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx['ge']}"
+    if kind in ("too_short", "string_too_short"):
+        return "must not be empty"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "field required"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "value_error":
+        inner = ctx.get("error")
+        if isinstance(inner, FieldRuleError):
+            return inner.rule
+        return str(inner) if inner is not None else str(err["msg"])
+    return str(err["msg"])
+
+
+def _path(err: Mapping[str, Any]) -> str:
+    loc = [str(p) for p in err["loc"]]
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, FieldRuleError):
+        loc.append(inner.field)
+    return ".".join(loc) or "<root>"
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    for e in exc.errors(include_input=False):
+        inner = (e.get("ctx") or {}).get("error")
+        if isinstance(inner, ConfigError):  # raised by __init__ while pydantic validated
+            return inner
+    problems = [f"{_path(e)}: {_rule(e)}" for e in exc.errors(include_input=False)]
+    if len(problems) == 1:
+        return ConfigError(problems[0])
+    return ConfigError(f"{len(problems)} configuration errors: " + "; ".join(problems))
+
+
+def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
+    """Load a :class:`RuntimeConfig` from a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML/TOML, or the config is invalid.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
+    try:
+        if suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(raw)
+        elif suffix == ".toml":
+            data = tomllib.loads(raw)
+        else:
+            raise ConfigError(f"{p}: unsupported config format (use .yaml, .yml or .toml)")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid {suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{p}: the top level must be a mapping")
+    return RuntimeConfig.model_validate(data)

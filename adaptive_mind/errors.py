@@ -1,0 +1,127 @@
+"""The public exception hierarchy.
+
+::
+
+    AdaptiveMindError                    every error the runtime raises
+    ├── ConfigError (also ValueError)    invalid configuration; names the dotted field path
+    ├── BadRequestError (also ValueError) the request itself is invalid
+    ├── OverloadedError                  more than request.max_in_flight requests in flight
+    ├── SystemStoppedError               the system stopped (or was stopped) before answering
+    ├── DeadlineExceededError            the request's deadline passed
+    ├── AllProvidersFailedError          every provider failed or was skipped
+    └── ContentPolicyError               refused on content-policy grounds
+
+Every error raised for an accepted request carries ``request_id`` and ``attempts`` (possibly
+empty). Messages never contain a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adaptive_mind.chat import Attempt
+
+
+class AdaptiveMindError(Exception):
+    """Base class of every error the runtime raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep errors picklable with keyword state
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls: type[AdaptiveMindError], message: str, state: dict[str, object]) -> object:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ConfigError(AdaptiveMindError, ValueError):
+    """The configuration is invalid; the message names the dotted path of the field and the rule."""
+
+
+class BadRequestError(AdaptiveMindError, ValueError):
+    """The request is invalid and no key, model or provider will fix it."""
+
+
+class OverloadedError(AdaptiveMindError):
+    """Admission refused: more than ``request.max_in_flight`` requests are in flight."""
+
+
+class SystemStoppedError(AdaptiveMindError):
+    """The system is stopped or stopping; the request was not (or will not be) answered."""
+
+
+class DeadlineExceededError(AdaptiveMindError):
+    """The request's deadline passed before any provider answered."""
+
+
+def _chain(attempts: Sequence[Attempt]) -> str:
+    parts = [
+        f"{a.provider}/{a.model}/{a.key_id}: {a.category.value if a.category else 'OK'}"
+        + (f" {a.status_code}" if a.status_code is not None else "")
+        + (f" ({a.error})" if a.error else "")
+        for a in attempts
+    ]
+    return "; ".join(parts) if parts else "no attempts"
+
+
+class AllProvidersFailedError(AdaptiveMindError):
+    """Every provider failed or was skipped.
+
+    Attributes:
+        skipped: ``(provider, reason)`` pairs for providers that were not called, e.g.
+            ``("openai", "circuit open")``.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        request_id: str | None = None,
+        attempts: Sequence[Attempt] = (),
+        skipped: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        skipped_t = tuple(skipped)
+        if message is None:
+            message = f"all providers failed: {_chain(attempts)}"
+            if skipped_t:
+                message += "; skipped: " + ", ".join(f"{p} ({why})" for p, why in skipped_t)
+        super().__init__(message, request_id=request_id, attempts=attempts)
+        self.skipped = skipped_t
+
+
+class ContentPolicyError(AdaptiveMindError):
+    """The request was refused on content-policy grounds.
+
+    Attributes:
+        reasons: ``(provider, reason)`` per refusal, in order.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        request_id: str | None = None,
+        attempts: Sequence[Attempt] = (),
+        reasons: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        reasons_t = tuple(reasons)
+        if message is None:
+            message = "refused by content policy: " + (
+                ", ".join(f"{p} ({why})" for p, why in reasons_t) or "no reason given"
+            )
+        super().__init__(message, request_id=request_id, attempts=attempts)
+        self.reasons = reasons_t

@@ -1,0 +1,64 @@
+"""Typed, immutable messages between actors (frozen dataclasses; no prompt copies).
+
+Commands are imperative (``LeaseKey``), replies are nouns or past participles (``KeyLeased``).
+"""
+
+from adaptive_mind.messages.breaker import (
+    AcquirePermit,
+    GetBreakerState,
+    PermitDenied,
+    PermitGranted,
+    RecordOutcome,
+    ReleasePermit,
+)
+from adaptive_mind.messages.key_pool import (
+    GetKeyStates,
+    KeyLeased,
+    KeyOutcomeRecorded,
+    LeaseKey,
+    NoKeyAvailable,
+    ReleaseKey,
+    ReportKeyOutcome,
+)
+from adaptive_mind.messages.provider import (
+    AttemptFailed,
+    CancelRequest,
+    ExhaustedReason,
+    ProviderExhausted,
+    ProviderSucceeded,
+    TryProvider,
+)
+from adaptive_mind.messages.request import (
+    AsyncioReply,
+    Complete,
+    ReplyChannel,
+    RequestSpec,
+    ThreadReply,
+)
+
+__all__ = [
+    "AcquirePermit",
+    "AsyncioReply",
+    "AttemptFailed",
+    "CancelRequest",
+    "Complete",
+    "ExhaustedReason",
+    "GetBreakerState",
+    "GetKeyStates",
+    "KeyLeased",
+    "KeyOutcomeRecorded",
+    "LeaseKey",
+    "NoKeyAvailable",
+    "PermitDenied",
+    "PermitGranted",
+    "ProviderExhausted",
+    "ProviderSucceeded",
+    "RecordOutcome",
+    "ReleaseKey",
+    "ReleasePermit",
+    "ReplyChannel",
+    "ReportKeyOutcome",
+    "RequestSpec",
+    "ThreadReply",
+    "TryProvider",
+]

@@ -1,0 +1,77 @@
+"""Messages to and from a KeyPoolActor. The key pool never sees prompts or secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pykka import ActorRef
+
+from adaptive_mind.chat import ErrorCategory
+from adaptive_mind.core.key_pool import Lease
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKey:
+    """Lease the healthiest key not in ``exclude``; answered to ``reply_to``."""
+
+    request_id: str
+    exclude: frozenset[str]
+    reply_to: ActorRef[Any]
+    prefer: str | None = None
+    """A key to lease if it is leasable (the one that just answered a MODEL error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLeased:
+    """``lease`` is yours until you report or release it."""
+
+    request_id: str
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class NoKeyAvailable:
+    """No key can be leased now."""
+
+    request_id: str
+    next_free_at: float | None
+    """When the earliest non-excluded key frees up (clock time), if any."""
+    cooling: bool
+    """Some non-excluded key is cooling from other requests' failures."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportKeyOutcome:
+    """The outcome of an attempt on a leased key (category None: success).
+
+    With ``reply_to`` set the pool answers :class:`KeyOutcomeRecorded`, saying whether the
+    failure was independent evidence (the breaker needs that for TRANSIENT / UNKNOWN).
+    """
+
+    lease: Lease
+    category: ErrorCategory | None
+    retry_after_s: float | None = None
+    request_id: str = ""
+    reply_to: ActorRef[Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOutcomeRecorded:
+    """Reply to a ReportKeyOutcome that asked for one."""
+
+    request_id: str
+    independent: bool
+    """False when the key's failure was already known when the attempt started."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseKey:
+    """Give back a lease without a verdict (cancelled or never used)."""
+
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class GetKeyStates:
+    """Ask (with pykka ``ask``) for the keys' public status."""

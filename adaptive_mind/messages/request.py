@@ -1,0 +1,89 @@
+"""A request as it travels through the runtime, and the channel its answer goes back on."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from adaptive_mind.chat import ChatMessage, Completion
+from adaptive_mind.clock import Deadline
+from adaptive_mind.errors import AdaptiveMindError
+
+Result = Completion | AdaptiveMindError
+
+
+class ReplyChannel(Protocol):
+    """Where a request's single answer goes. ``deliver`` is called at most once, from any thread."""
+
+    def deliver(self, result: Result) -> None: ...
+
+
+def _set_if_not_done(fut: asyncio.Future[Result], value: Result) -> None:
+    if not fut.done():  # the caller may have been cancelled
+        fut.set_result(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncioReply:
+    """Answers an asyncio future on the caller's loop (never blocks the sender)."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Result]
+
+    def deliver(self, result: Result) -> None:
+        try:
+            self.loop.call_soon_threadsafe(_set_if_not_done, self.future, result)
+        except RuntimeError:  # the caller's loop is closed: nobody is listening any more
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadReply:
+    """Answers a :class:`concurrent.futures.Future` (the sync facade waits on it)."""
+
+    future: concurrent.futures.Future[Result]
+
+    def deliver(self, result: Result) -> None:
+        if not self.future.done():
+            try:
+                self.future.set_result(result)
+            except concurrent.futures.InvalidStateError:
+                pass
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """A validated request. Immutable, passed by reference through every hop."""
+
+    request_id: str
+    messages: tuple[ChatMessage, ...]
+    """The chat, validated."""
+    providers: tuple[str, ...]
+    """Providers to try, in order."""
+    models: Mapping[str, tuple[str, ...]]
+    """Per-provider model overrides; a provider not named uses its configured models."""
+    deadline: Deadline
+    """Absolute deadline on the system's clock."""
+    started_at: float
+    """Clock reading at admission."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    parent_request_id: str | None = None
+    """Set for internal requests made on behalf of another (e.g. a rewrite)."""
+    allow_mitigation: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    """Supervisor command: answer ``request`` on ``reply``."""
+
+    request: RequestSpec
+    reply: ReplyChannel
+
+
+def new_thread_reply() -> tuple[ThreadReply, concurrent.futures.Future[Result]]:
+    """A reply channel for a blocking caller and the future it will wait on."""
+    fut: concurrent.futures.Future[Result] = concurrent.futures.Future()
+    return ThreadReply(fut), fut

@@ -1,0 +1,92 @@
+"""The adapter protocol and the values an upstream call produces.
+
+An adapter makes exactly one upstream call per :meth:`ProviderAdapter.complete` and translates
+every outcome — success, refusal inside a success, SDK exception — into a :class:`CallResult` in
+one place. It never retries; the runtime owns retry policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from adaptive_mind.chat import ChatMessage, ErrorCategory, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One upstream call."""
+
+    messages: tuple[ChatMessage, ...]
+    model: str
+    key_id: str
+    timeout_s: float
+    """This attempt's budget: min(provider timeout, time left before the request's deadline)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallSuccess:
+    """The provider answered with text."""
+
+    text: str
+    model: str
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailure:
+    """The call failed (or was refused); ``category`` says what that means."""
+
+    category: ErrorCategory
+    error: str
+    """Short, secret-free description."""
+    status_code: int | None = None
+    retry_after_s: float | None = None
+    timed_out: bool = False
+    """The attempt's timeout cut the call."""
+
+
+CallResult = CallSuccess | CallFailure
+
+
+class ProviderAdapter(Protocol):
+    """A provider behind one interface; runs on the system's I/O loop."""
+
+    async def complete(self, call: CallRequest) -> CallResult:
+        """Make one upstream call and classify its outcome. Never raises for upstream errors."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close clients; called once on stop."""
+        ...
+
+
+def category_for_status(status: int) -> ErrorCategory:
+    """The generic status table shared by the scripted provider and adapters' fallbacks."""
+    if status in (408, 429) or status >= 500:
+        return ErrorCategory.TRANSIENT
+    if status in (401, 402, 403):
+        return ErrorCategory.KEY_FATAL
+    if status == 404:
+        return ErrorCategory.MODEL
+    if status in (400, 409, 413, 422):
+        return ErrorCategory.BAD_REQUEST
+    return ErrorCategory.UNKNOWN
+
+
+async def run_guarded(adapter: ProviderAdapter, call: CallRequest) -> CallResult:
+    """Run one call under its timeout; nothing an adapter raises escapes (it becomes UNKNOWN).
+
+    Raises:
+        asyncio.CancelledError: only when the caller cancelled the call (not a failure).
+    """
+    try:
+        async with asyncio.timeout(call.timeout_s):
+            return await adapter.complete(call)
+    except TimeoutError:
+        return CallFailure(
+            ErrorCategory.TRANSIENT, f"timed out after {call.timeout_s:.3g}s", timed_out=True
+        )
+    except Exception as exc:  # an adapter bug or an unexpected SDK error: never escapes
+        return CallFailure(ErrorCategory.UNKNOWN, f"unexpected {type(exc).__name__}")

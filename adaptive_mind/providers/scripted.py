@@ -1,0 +1,93 @@
+"""The ``scripted`` provider: an in-memory upstream for tests, drills and offline rehearsal.
+
+It goes through exactly the same actors, classification and ledger as a real provider; only the
+network call is simulated. Rules are matched in order and the first match wins; a rule with
+``times`` is spent after that many matching calls. All state is touched only on the I/O loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.config import ProviderConfig, ScriptRule
+from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.base import category_for_status as _status_category
+
+_NAMED: dict[str, tuple[ErrorCategory, int | None, str]] = {
+    "connection": (ErrorCategory.TRANSIENT, None, "connection error"),
+    "refusal": (ErrorCategory.CONTENT_POLICY, 200, "refusal: the model declined to answer"),
+    "content_policy": (ErrorCategory.CONTENT_POLICY, 400, "content_policy_violation"),
+    "context_length": (ErrorCategory.MODEL, 400, "context_length_exceeded"),
+}
+
+
+@dataclass(slots=True)
+class _Rule:
+    spec: ScriptRule
+    key_secret: str | None
+    used: int = 0
+
+
+class ScriptedAdapter:
+    """Answers calls from configured rules."""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self._name = name
+        self._latency_s = config.latency_ms / 1000.0
+        self._text = config.text
+        ids = config.key_ids(name)
+        self._secret_of = {
+            kid: k.secret.get_secret_value() for kid, k in zip(ids, config.api_keys, strict=True)
+        }
+        self._rules = [
+            _Rule(r, r.key.get_secret_value() if r.key is not None else None)
+            for r in config.responses
+        ]
+        self.calls = 0
+        """Calls received (for tests and drills)."""
+
+    def _match(self, call: CallRequest) -> ScriptRule | None:
+        secret = self._secret_of.get(call.key_id)
+        for rule in self._rules:
+            spec = rule.spec
+            if spec.times is not None and rule.used >= spec.times:
+                continue
+            if rule.key_secret is not None and rule.key_secret not in (call.key_id, secret):
+                continue
+            if spec.model is not None and spec.model != call.model:
+                continue
+            rule.used += 1
+            return spec
+        return None
+
+    async def complete(self, call: CallRequest) -> CallResult:
+        self.calls += 1
+        rule = self._match(call)
+        latency = self._latency_s
+        if rule is not None and rule.latency_ms is not None:
+            latency = rule.latency_ms / 1000.0
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if rule is None or rule.fail is None:
+            text = (rule.text if rule is not None else None) or self._text
+            text = text or f"ok from {self._name}/{call.model}"
+            words = sum(len(m.content.split()) for m in call.messages)
+            usage = Usage(
+                prompt_tokens=words,
+                completion_tokens=len(text.split()),
+                total_tokens=words + len(text.split()),
+            )
+            return CallSuccess(text=text, model=call.model, usage=usage)
+        fail = rule.fail
+        if fail == "timeout":
+            await asyncio.Event().wait()  # hang: the attempt timeout cuts it
+            raise AssertionError("unreachable")
+        if isinstance(fail, str):
+            category, status, error = _NAMED[fail]
+            return CallFailure(category, error, status, rule.retry_after_s)
+        return CallFailure(_status_category(fail), f"HTTP {fail}", fail, rule.retry_after_s)
+
+    async def aclose(self) -> None:
+        return None

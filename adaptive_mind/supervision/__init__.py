@@ -1,0 +1,1 @@
+"""The Supervisor: failover coordination across providers, deadlines, and child supervision."""

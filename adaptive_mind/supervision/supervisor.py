@@ -1,0 +1,277 @@
+"""The Supervisor: walks the provider priority for each request and answers exactly once.
+
+It owns the in-flight table and never does I/O or waits on a future: providers answer with
+messages, deadlines and cooldown waits are checked on a periodic ``_Tick`` sent from the I/O loop
+(so a FakeClock drives them in tests).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.chat import Completion
+from adaptive_mind.clock import Clock
+from adaptive_mind.config import RequestConfig
+from adaptive_mind.errors import AdaptiveMindError, DeadlineExceededError, SystemStoppedError
+from adaptive_mind.messages import (
+    AttemptFailed,
+    CancelRequest,
+    Complete,
+    ExhaustedReason,
+    ProviderExhausted,
+    ProviderSucceeded,
+    TryProvider,
+)
+from adaptive_mind.supervision.flight import Flight
+from adaptive_mind.telemetry import topics
+from adaptive_mind.telemetry.events import Event, EventSink, Severity
+
+Result = Completion | AdaptiveMindError
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Internal: time to check deadlines and cooldown waits."""
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonRequest:
+    """The caller stopped waiting (its task was cancelled): finish the request quietly."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Fail every in-flight request with SystemStoppedError; answered with the count (ask)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CountInFlight:
+    """Ask for the number of in-flight requests."""
+
+
+class Supervisor(BaseActor):
+    """Coordinates failover across provider actors."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, pykka.ActorRef[Any]],
+        request_config: RequestConfig,
+        clock: Clock,
+        events: EventSink,
+        on_finished: Callable[[Flight, Result], None] | None = None,
+    ) -> None:
+        super().__init__("system")
+        self._providers = dict(providers)
+        self._cfg = request_config
+        self._clock = clock
+        self._events = events
+        self._on_finished = on_finished
+        self._flights: dict[str, Flight] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        self._waiting: list[tuple[float, str]] = []
+
+    def _handlers(self) -> dict[type, Callable[[Any], Any]]:
+        return {
+            Complete: self._complete,
+            ProviderSucceeded: self._succeeded,
+            ProviderExhausted: self._exhausted,
+            AttemptFailed: self._attempt_failed,
+            Tick: self._tick,
+            AbandonRequest: self._abandon,
+            Shutdown: self._shutdown,
+            CountInFlight: lambda _m: len(self._flights),
+        }
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def _complete(self, msg: Complete) -> None:
+        flight = Flight(msg)
+        rid = flight.request_id
+        self._flights[rid] = flight
+        heapq.heappush(self._deadlines, (msg.request.deadline.at, rid))
+        self._advance(flight)
+
+    def _advance(self, flight: Flight) -> None:
+        """Try the provider at ``flight.index``, or decide the request when none is left."""
+        order = flight.msg.request.providers
+        rid = flight.request_id
+        if flight.index >= len(order):
+            self._out_of_providers(flight)
+            return
+        name = order[flight.index]
+        flight.current = name
+        ref = self._providers[name]
+        exclude = frozenset(flight.failed_keys.get(name, ()))
+        if not self.tell_safely(ref, TryProvider(flight.msg.request, exclude, self.actor_ref)):
+            self._exhausted(ProviderExhausted(rid, name, ExhaustedReason.DOWN))
+
+    def _attempt_failed(self, msg: AttemptFailed) -> None:
+        flight = self._flights.get(msg.request_id)
+        if flight is not None:
+            flight.record_attempt(msg.attempt, msg.refusal)
+
+    def _succeeded(self, msg: ProviderSucceeded) -> None:
+        flight = self._flights.get(msg.request_id)
+        if flight is None:
+            return  # answered already (deadline, stop)
+        flight.attempts.append(msg.attempt)
+        req = flight.msg.request
+        completion = Completion(
+            request_id=req.request_id,
+            text=msg.text,
+            provider=msg.provider,
+            model=msg.model,
+            key_id=msg.key_id,
+            latency_ms=(self._clock.now() - req.started_at) * 1000.0,
+            usage=msg.usage,
+            attempts=tuple(flight.attempts),
+        )
+        self._finish(flight, completion)
+
+    def _exhausted(self, msg: ProviderExhausted) -> None:
+        flight = self._flights.get(msg.request_id)
+        if flight is None or flight.current != msg.provider:
+            return
+        flight.exhausted.append(msg)
+        if msg.reason is ExhaustedReason.CIRCUIT_OPEN:
+            flight.skipped.append((msg.provider, "circuit open"))
+        elif msg.reason is ExhaustedReason.DOWN:
+            flight.skipped.append((msg.provider, "provider down"))
+        elif msg.reason is ExhaustedReason.NO_KEYS and not any(
+            a.provider == msg.provider for a in flight.attempts
+        ):
+            flight.skipped.append((msg.provider, "no key available"))
+        if msg.reason is ExhaustedReason.BAD_REQUEST:
+            self._finish(flight, flight.failure())
+            return
+        if msg.reason is ExhaustedReason.DEADLINE:
+            self._deadline(flight)
+            return
+        flight.index += 1
+        order = flight.msg.request.providers
+        if flight.index < len(order):
+            self._events.emit(
+                Event(
+                    event_type=topics.PROVIDER_FAILOVER,
+                    source="supervisor",
+                    request_id=flight.request_id,
+                    payload={
+                        "from": msg.provider,
+                        "to": order[flight.index],
+                        "reason": msg.reason.value,
+                    },
+                )
+            )
+        self._advance(flight)
+
+    def _out_of_providers(self, flight: Flight) -> None:
+        flight.current = None
+        now = self._clock.now()
+        retry_at = flight.cooling_retry_at()
+        if retry_at is not None and not flight.refusals:
+            wait = max(0.0, retry_at - now)
+            budget = self._cfg.max_cooldown_wait_s - flight.waited_s
+            if wait <= budget and retry_at < flight.msg.request.deadline.at:
+                flight.wake_at = retry_at
+                flight.waited_s += wait
+                heapq.heappush(self._waiting, (retry_at, flight.request_id))
+                return
+        self._finish(flight, flight.failure())
+
+    # -- time -----------------------------------------------------------------------------
+
+    def _tick(self, _msg: Tick) -> None:
+        now = self._clock.now()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, rid = heapq.heappop(self._deadlines)
+            flight = self._flights.get(rid)
+            if flight is not None:
+                self._deadline(flight)
+        while self._waiting and self._waiting[0][0] <= now:
+            at, rid = heapq.heappop(self._waiting)
+            flight = self._flights.get(rid)
+            if flight is not None and flight.wake_at == at:
+                flight.start_pass()
+                self._advance(flight)
+
+    def _deadline(self, flight: Flight) -> None:
+        req = flight.msg.request
+        err = DeadlineExceededError(
+            f"deadline of {(req.deadline.at - req.started_at):.3g}s exceeded after "
+            f"{len(flight.attempts)} attempt(s)",
+            request_id=req.request_id,
+            attempts=flight.attempts,
+        )
+        self._cancel_current(flight)
+        self._finish(flight, err)
+
+    def _cancel_current(self, flight: Flight) -> None:
+        if flight.current is not None:
+            self.tell_safely(self._providers[flight.current], CancelRequest(flight.request_id))
+            flight.current = None
+
+    # -- endings --------------------------------------------------------------------------
+
+    def _abandon(self, msg: AbandonRequest) -> None:
+        flight = self._flights.get(msg.request_id)
+        if flight is not None:
+            self._cancel_current(flight)
+            self._finish(
+                flight,
+                SystemStoppedError(
+                    "the caller stopped waiting",
+                    request_id=msg.request_id,
+                    attempts=flight.attempts,
+                ),
+            )
+
+    def _shutdown(self, _msg: Shutdown) -> int:
+        flights = list(self._flights.values())
+        for flight in flights:
+            self._cancel_current(flight)
+            self._finish(
+                flight,
+                SystemStoppedError(
+                    "the system stopped before the request was answered",
+                    request_id=flight.request_id,
+                    attempts=flight.attempts,
+                ),
+            )
+        return len(flights)
+
+    def _finish(self, flight: Flight, result: Result) -> None:
+        """Answer the caller exactly once and hand the request to the ledger."""
+        if self._flights.pop(flight.request_id, None) is None:
+            return
+        ok = isinstance(result, Completion)
+        self._events.emit(
+            Event(
+                event_type=topics.REQUEST_SUCCEEDED if ok else topics.REQUEST_FAILED,
+                source="supervisor",
+                severity=Severity.INFO if ok else Severity.ERROR,
+                request_id=flight.request_id,
+                payload={
+                    "attempts": len(flight.attempts),
+                    **(
+                        {
+                            "provider": result.provider,
+                            "model": result.model,
+                            "key_id": result.key_id,
+                        }
+                        if isinstance(result, Completion)
+                        else {"error": type(result).__name__}
+                    ),
+                },
+            )
+        )
+        flight.msg.reply.deliver(result)
+        if self._on_finished is not None:
+            self._on_finished(flight, result)

@@ -1,0 +1,1 @@
+"""Events, their topics, sinks and the ledger's schema and stores."""

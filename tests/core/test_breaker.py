@@ -1,0 +1,120 @@
+from adaptive_mind.clock import FakeClock
+from adaptive_mind.config import BreakerConfig
+from adaptive_mind.core.breaker import Breaker, BreakerState, Verdict, verdict_for
+
+
+def make(**kw):
+    clock = FakeClock()
+    return Breaker(BreakerConfig(**kw), clock), clock
+
+
+def fail(b, n=1):
+    for _ in range(n):
+        permit, _ = b.acquire()
+        assert permit is not None
+        b.record(permit, Verdict.FAILURE)
+
+
+def test_opens_at_threshold_of_consecutive_failures():
+    b, _ = make(failure_threshold=3)
+    fail(b, 2)
+    assert b.state is BreakerState.CLOSED
+    fail(b, 1)
+    assert b.state is BreakerState.OPEN
+    assert b.acquire()[0] is None
+
+
+def test_success_in_closed_resets_the_count():
+    b, _ = make(failure_threshold=2)
+    fail(b)
+    p, _ = b.acquire()
+    b.record(p, Verdict.SUCCESS)
+    fail(b)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_neutral_outcomes_do_not_count():
+    b, _ = make(failure_threshold=1)
+    p, _ = b.acquire()
+    b.record(p, Verdict.NEUTRAL)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_open_denies_until_reset_then_grants_limited_probes():
+    b, clock = make(failure_threshold=1, reset_timeout_s=10, half_open_max_calls=2)
+    fail(b)
+    clock.advance(9.99)
+    assert b.acquire()[0] is None
+    clock.advance(0.01)
+    assert b.state is BreakerState.HALF_OPEN
+    p1, transitions = b.acquire()
+    assert [t.new for t in transitions] == [BreakerState.HALF_OPEN]
+    p2, _ = b.acquire()
+    assert p1 is not None and p1.probe and p2 is not None and p2.probe
+    assert b.acquire()[0] is None  # every probe is out
+
+
+def test_probe_success_closes():
+    b, clock = make(failure_threshold=1, reset_timeout_s=5)
+    fail(b)
+    clock.advance(5)
+    p, _ = b.acquire()
+    transitions = b.record(p, Verdict.SUCCESS)
+    assert b.state is BreakerState.CLOSED
+    assert transitions[-1].new is BreakerState.CLOSED
+
+
+def test_probe_failure_reopens_with_doubled_timeout_capped():
+    b, clock = make(failure_threshold=1, reset_timeout_s=5, max_reset_timeout_s=15)
+    fail(b)
+    for expected in (10, 15, 15):
+        clock.advance(100)
+        p, _ = b.acquire()
+        assert p is not None and p.probe
+        b.record(p, Verdict.FAILURE)
+        assert b.state is BreakerState.OPEN
+        assert b.open_until == clock.now() + expected
+
+
+def test_default_reset_does_not_grow_beyond_30s():
+    b, clock = make(failure_threshold=1)
+    fail(b)
+    for _ in range(5):
+        clock.advance(30)
+        p, _ = b.acquire()
+        b.record(p, Verdict.FAILURE)
+        assert b.open_until == clock.now() + 30
+
+
+def test_neutral_probe_frees_its_slot():
+    b, clock = make(failure_threshold=1, reset_timeout_s=1)
+    fail(b)
+    clock.advance(1)
+    p, _ = b.acquire()
+    assert b.acquire()[0] is None
+    b.release(p)
+    assert b.acquire()[0] is not None
+    assert b.state is BreakerState.HALF_OPEN
+
+
+def test_stale_permits_from_before_a_trip_are_ignored():
+    b, clock = make(failure_threshold=1, reset_timeout_s=1)
+    old, _ = b.acquire()
+    fail(b)  # trips
+    clock.advance(1)
+    probe, _ = b.acquire()
+    b.record(old, Verdict.FAILURE)  # an old in-flight call reports late
+    assert b.state is BreakerState.HALF_OPEN
+    b.record(probe, Verdict.SUCCESS)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_verdicts():
+    assert verdict_for(None, independent=True, count_unknown=True) is Verdict.SUCCESS
+    assert verdict_for("CONTENT_POLICY", independent=False, count_unknown=True) is Verdict.SUCCESS
+    assert verdict_for("TRANSIENT", independent=True, count_unknown=False) is Verdict.FAILURE
+    assert verdict_for("TRANSIENT", independent=False, count_unknown=True) is Verdict.NEUTRAL
+    assert verdict_for("UNKNOWN", independent=True, count_unknown=True) is Verdict.FAILURE
+    assert verdict_for("UNKNOWN", independent=True, count_unknown=False) is Verdict.NEUTRAL
+    for cat in ("KEY_FATAL", "MODEL", "BAD_REQUEST"):
+        assert verdict_for(cat, independent=True, count_unknown=True) is Verdict.NEUTRAL
