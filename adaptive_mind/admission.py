@@ -6,7 +6,8 @@ request id and no ledger entry, and no provider is ever called.
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,14 @@ from adaptive_mind.clock import Clock, Deadline
 from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.errors import BadRequestError
 from adaptive_mind.messages import RequestSpec
+
+_PROCESS_PREFIX = secrets.token_hex(6)
+_SEQUENCE = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A unique request id: a random per-process prefix and a sequence (cheaper than uuid4)."""
+    return f"{_PROCESS_PREFIX}{next(_SEQUENCE):010x}"
 
 
 def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
@@ -82,7 +91,7 @@ def build_request(
         raise BadRequestError("metadata: must be a mapping")
     now = clock.now()
     return RequestSpec(
-        request_id=uuid.uuid4().hex,
+        request_id=new_request_id(),
         messages=msgs,
         providers=order,
         models=model_map,

@@ -38,7 +38,7 @@ from adaptive_mind.providers import ProviderAdapter, build_adapter
 from adaptive_mind.supervision.supervisor import AbandonRequest, Shutdown, Supervisor, Tick
 from adaptive_mind.telemetry.events import EventSink, NullSink
 
-TICK_S = 0.005
+TICK_S = 0.01
 """How often the Supervisor checks deadlines and cooldown waits."""
 _ASK_TIMEOUT_S = 10.0
 

@@ -56,8 +56,7 @@ _NEEDS_INDEPENDENCE = (ErrorCategory.TRANSIENT, ErrorCategory.UNKNOWN)
 
 
 class _Stage(Enum):
-    PERMIT = 1  # waiting for the breaker
-    LEASE = 2  # waiting for the key pool
+    ACQUIRE = 1  # waiting for the breaker's permit and the key pool's lease (asked together)
     CALL = 3  # the call is running on the I/O loop
     VERDICT = 4  # waiting for the key pool to say whether a failure was independent
 
@@ -76,9 +75,11 @@ class _Walk:
     models: tuple[str, ...]
     exclude: set[str]
     model_i: int = 0
-    stage: _Stage = _Stage.PERMIT
+    stage: _Stage = _Stage.ACQUIRE
     permit: Permit | None = None
     lease: Lease | None = None
+    denied: PermitDenied | None = None
+    no_key: NoKeyAvailable | None = None
     call: concurrent.futures.Future[CallResult] | None = None
     started: float = 0.0
     cut_by_deadline: bool = False
@@ -140,70 +141,90 @@ class ProviderActor(BaseActor):
         self._next_attempt(rid, walk)
 
     def _next_attempt(self, rid: str, walk: _Walk) -> None:
+        """Ask the breaker and the key pool at once; the call starts when both have answered."""
         if walk.msg.request.deadline.expired(self._clock):
             self._finish(rid, walk, ExhaustedReason.DEADLINE)
             return
-        walk.stage = _Stage.PERMIT
+        walk.stage = _Stage.ACQUIRE
         walk.permit = walk.lease = None
+        walk.denied = None
+        walk.no_key = None
         self.tell_safely(self._breaker, AcquirePermit(rid, self.actor_ref))
+        self.tell_safely(
+            self._key_pool, LeaseKey(rid, frozenset(walk.exclude), self.actor_ref, walk.prefer)
+        )
+
+    def _acquiring(self, rid: str) -> _Walk | None:
+        walk = self._walks.get(rid)
+        return walk if walk is not None and walk.stage is _Stage.ACQUIRE else None
 
     def _permit_granted(self, msg: PermitGranted) -> None:
-        walk = self._walks.get(msg.request_id)
-        if walk is None or walk.cancelled or walk.stage is not _Stage.PERMIT:
+        walk = self._acquiring(msg.request_id)
+        if walk is None:  # cannot happen: a walk leaves ACQUIRE only once both answered
             self.tell_safely(self._breaker, ReleasePermit(msg.permit))
-            self._drop_if_cancelled(msg.request_id, walk)
             return
         walk.permit = msg.permit
-        walk.stage = _Stage.LEASE
-        self.tell_safely(
-            self._key_pool,
-            LeaseKey(msg.request_id, frozenset(walk.exclude), self.actor_ref, walk.prefer),
-        )
+        self._acquired(msg.request_id, walk)
 
     def _permit_denied(self, msg: PermitDenied) -> None:
-        walk = self._walks.get(msg.request_id)
-        if walk is None or walk.cancelled:
-            self._drop_if_cancelled(msg.request_id, walk)
-            return
-        self._finish(msg.request_id, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=msg.retry_at)
-
-    def _no_key(self, msg: NoKeyAvailable) -> None:
-        walk = self._walks.get(msg.request_id)
-        if walk is None:
-            return
-        if walk.permit is not None:
-            self.tell_safely(self._breaker, ReleasePermit(walk.permit))
-            walk.permit = None
-        if walk.cancelled:
-            self._drop_if_cancelled(msg.request_id, walk)
-            return
-        self._finish(
-            msg.request_id,
-            walk,
-            ExhaustedReason.NO_KEYS,
-            retry_at=msg.next_free_at,
-            cooling=msg.cooling,
-        )
+        walk = self._acquiring(msg.request_id)
+        if walk is not None:
+            walk.denied = msg
+            self._acquired(msg.request_id, walk)
 
     def _key_leased(self, msg: KeyLeased) -> None:
-        rid = msg.request_id
-        walk = self._walks.get(rid)
-        if walk is None or walk.cancelled or walk.permit is None:
-            self._release(msg.lease, walk.permit if walk is not None else None)
-            self._drop_if_cancelled(rid, walk)
-            return
-        remaining = walk.msg.request.deadline.remaining(self._clock)
-        if remaining <= 0:
-            self._release(msg.lease, walk.permit)
-            self._finish(rid, walk, ExhaustedReason.DEADLINE)
+        walk = self._acquiring(msg.request_id)
+        if walk is None:
+            self.tell_safely(self._key_pool, ReleaseKey(msg.lease))
             return
         walk.lease = msg.lease
+        self._acquired(msg.request_id, walk)
+
+    def _no_key(self, msg: NoKeyAvailable) -> None:
+        walk = self._acquiring(msg.request_id)
+        if walk is not None:
+            walk.no_key = msg
+            self._acquired(msg.request_id, walk)
+
+    def _acquired(self, rid: str, walk: _Walk) -> None:
+        """Both answers are in (or not yet): start the call, or end the walk and give back."""
+        if (walk.permit is None and walk.denied is None) or (
+            walk.lease is None and walk.no_key is None
+        ):
+            return
+        if walk.cancelled or walk.denied is not None or walk.no_key is not None:
+            if walk.lease is not None:
+                self.tell_safely(self._key_pool, ReleaseKey(walk.lease))
+            if walk.permit is not None:
+                self.tell_safely(self._breaker, ReleasePermit(walk.permit))
+            if walk.cancelled:
+                self._walks.pop(rid, None)
+            elif walk.denied is not None:
+                self._finish(rid, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=walk.denied.retry_at)
+            elif walk.no_key is not None:
+                self._finish(
+                    rid,
+                    walk,
+                    ExhaustedReason.NO_KEYS,
+                    retry_at=walk.no_key.next_free_at,
+                    cooling=walk.no_key.cooling,
+                )
+            return
+        assert walk.lease is not None and walk.permit is not None
+        self._start_call(rid, walk, walk.lease, walk.permit)
+
+    def _start_call(self, rid: str, walk: _Walk, lease: Lease, permit: Permit) -> None:
+        remaining = walk.msg.request.deadline.remaining(self._clock)
+        if remaining <= 0:
+            self._release(lease, permit)
+            self._finish(rid, walk, ExhaustedReason.DEADLINE)
+            return
         walk.stage = _Stage.CALL
         walk.cut_by_deadline = remaining < self._timeout_s
         call = CallRequest(
             messages=walk.msg.request.messages,
             model=walk.models[walk.model_i],
-            key_id=msg.lease.key_id,
+            key_id=lease.key_id,
             timeout_s=min(self._timeout_s, remaining),
         )
         walk.started = self._clock.now()
