@@ -157,6 +157,8 @@ class ProviderConfig(_Frozen):
     api_keys: tuple[ApiKey, ...] = Field(min_length=1)
     models: tuple[str, ...] = Field(min_length=1)
     timeout_s: float = Field(60.0, gt=0)
+    max_tokens: int | None = Field(None, gt=0)
+    """Cap on generated tokens (Anthropic requires one: default 1024 there)."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     keys: KeyPoolConfig = Field(default_factory=KeyPoolConfig)
     latency_ms: float = Field(0.0, ge=0)

@@ -3,8 +3,8 @@
 Plain logic with no threads; :class:`~adaptive_mind.actors.key_pool.KeyPoolActor` owns one instance.
 The pool sees key ids only, never secrets and never prompts.
 
-Leasing order: fewest recent failures, then fewest in flight, then least recently used, then the
-configured order. A key in cooldown or disabled is never leased. When a cooldown (or a disabled
+Leasing order: an idle key on probation first (its single probe), then fewest recent failures,
+then fewest in flight, then least recently used, then the configured order. A key in cooldown or disabled is never leased. When a cooldown (or a disabled
 period) ends the key is on *probation*: one lease at a time until a success restores it, so a
 recovering key is not hit by every request in flight at once.
 """
@@ -150,12 +150,21 @@ class KeyPool:
                 cooling = True
                 next_free = _earliest(next_free, key.cooling_until)
                 continue
-            if state is KeyState.PROBATION and key.in_flight > 0:
+            probation = state is KeyState.PROBATION
+            if probation and key.in_flight > 0:
                 continue
             if key.key_id == prefer:
                 best, best_rank = key, (-1.0,)
                 continue
-            rank = (self._recent_failures(key, now), key.in_flight, key.last_used, key.index)
+            # An idle key on probation goes first: its one probe is how it gets restored
+            # promptly (within a cooldown) instead of waiting for its failures to age out.
+            rank = (
+                0 if probation else 1,
+                self._recent_failures(key, now),
+                key.in_flight,
+                key.last_used,
+                key.index,
+            )
             if best is None or rank < best_rank:
                 best, best_rank = key, rank
         if best is None:

@@ -8,7 +8,21 @@ from adaptive_mind.providers.scripted import ScriptedAdapter
 
 
 def build_adapter(name: str, config: ProviderConfig) -> ProviderAdapter:
-    """Create the adapter for ``config.kind`` (clients are created here, once per key)."""
+    """Create the adapter for ``config.kind`` (clients are created here, once per key).
+
+    SDKs are imported only when a provider of their kind is configured, so a scripted-only
+    system starts fast.
+    """
     if config.kind == "scripted":
         return ScriptedAdapter(name, config)
-    raise NotImplementedError(f"providers.{name}.kind: {config.kind} adapter not available yet")
+    if config.kind == "openai":
+        from adaptive_mind.providers.openai import OpenAIAdapter
+
+        return OpenAIAdapter(name, config)
+    if config.kind == "anthropic":
+        from adaptive_mind.providers.anthropic import AnthropicAdapter
+
+        return AnthropicAdapter(name, config)
+    from adaptive_mind.providers.gemini import GeminiAdapter
+
+    return GeminiAdapter(name, config)

@@ -147,3 +147,11 @@ def test_preferred_key_wins_when_leasable():
     assert pool.lease(prefer="k1").key_id == "k1"
     pool.report(pool.lease(exclude=frozenset({"k1"})), C.TRANSIENT)  # k2 cooling
     assert pool.lease(prefer="k2").key_id == "k1"
+
+
+def test_an_idle_probation_key_gets_the_next_lease_for_its_probe():
+    pool, clock = make(2, cooldown_s=5)
+    pool.report(pool.lease(), C.TRANSIENT)
+    clock.advance(5)
+    assert pool.lease().key_id == "k1"  # the probe, despite k1's recent failure
+    assert pool.lease().key_id == "k2"  # one probe at a time

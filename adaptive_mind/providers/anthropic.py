@@ -1,0 +1,122 @@
+"""Anthropic adapter on ``anthropic.AsyncAnthropic``: one client per key, SDK retries off.
+
+Classification (the only place Anthropic's exception types are read): 408/409/429/5xx/529,
+timeouts and connection errors → TRANSIENT; 401/402/403 and a 400 saying the credit balance is
+too low → KEY_FATAL; 404 and a 400 "prompt is too long" → MODEL; a 400 "Output blocked by content
+filtering policy" and a 200 with ``stop_reason == "refusal"`` → CONTENT_POLICY; other 400/413/422
+→ BAD_REQUEST; anything else → UNKNOWN. Anthropic sends every 400 as ``invalid_request_error``,
+so those three cases are told apart by the body's ``error.message``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.config import ProviderConfig
+from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.wire_errors import redact, retry_after_from_headers
+
+C = ErrorCategory
+DEFAULT_MAX_TOKENS = 1024
+
+
+class AnthropicAdapter:
+    """Messages API through the official async SDK."""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self._name = name
+        self._max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
+        self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
+        self._clients = {
+            kid: anthropic.AsyncAnthropic(
+                api_key=secret, base_url=config.base_url, max_retries=0, timeout=config.timeout_s
+            )
+            for kid, secret in zip(config.key_ids(name), self._secrets, strict=True)
+        }
+
+    async def complete(self, call: CallRequest) -> CallResult:
+        client = self._clients[call.key_id]
+        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
+        extra: dict[str, Any] = {"system": system} if system else {}
+        try:
+            resp = await client.messages.create(
+                model=call.model,
+                max_tokens=self._max_tokens,
+                messages=[
+                    {"role": m.role, "content": m.content}  # type: ignore[misc]
+                    for m in call.messages
+                    if m.role != "system"
+                ],
+                timeout=call.timeout_s,
+                **extra,
+            )
+        except Exception as exc:  # classified below; nothing escapes
+            return self.classify_error(exc)
+        return self.classify_response(resp, call.model)
+
+    def classify_response(self, resp: Any, model: str) -> CallResult:
+        """Inspect a 200: a refusal is ``stop_reason == "refusal"``."""
+        if getattr(resp, "stop_reason", None) == "refusal":
+            details = getattr(resp, "stop_details", None)
+            why = getattr(details, "explanation", None) or getattr(details, "category", None)
+            return CallFailure(
+                C.CONTENT_POLICY,
+                "stop_reason refusal" + (f": {redact(str(why))}" if why else ""),
+                200,
+            )
+        blocks = getattr(resp, "content", None) or []
+        text = "".join(getattr(b, "text", "") for b in blocks if getattr(b, "type", "") == "text")
+        usage = getattr(resp, "usage", None)
+        p = getattr(usage, "input_tokens", None)
+        c = getattr(usage, "output_tokens", None)
+        return CallSuccess(
+            text=text,
+            model=getattr(resp, "model", None) or model,
+            usage=Usage(
+                prompt_tokens=p,
+                completion_tokens=c,
+                total_tokens=p + c if isinstance(p, int) and isinstance(c, int) else None,
+            ),
+        )
+
+    def classify_error(self, exc: BaseException) -> CallFailure:
+        """Map an exception raised by the SDK to a category."""
+        if isinstance(exc, anthropic.APITimeoutError):
+            return CallFailure(C.TRANSIENT, "request timed out", timed_out=True)
+        if isinstance(exc, anthropic.APIConnectionError):
+            return CallFailure(C.TRANSIENT, "connection error")
+        if not isinstance(exc, anthropic.APIStatusError):
+            return CallFailure(C.UNKNOWN, f"unexpected {type(exc).__name__}")
+        status = exc.status_code
+        body = exc.body if isinstance(exc.body, dict) else {}
+        raw_error = body.get("error")
+        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+        etype = str(error.get("type") or "")
+        message = str(error.get("message") or "")
+        lowered = message.lower()
+        text = redact(f"{status} {etype}: {message}".strip(" :"), self._secrets)
+        retry_after = retry_after_from_headers(exc.response.headers)
+        if status in (408, 409, 429) or status >= 500:
+            return CallFailure(C.TRANSIENT, text, status, retry_after)
+        if status in (401, 402, 403):
+            return CallFailure(C.KEY_FATAL, text, status)
+        if status == 404:
+            return CallFailure(C.MODEL, text, status)
+        if status == 400:
+            if "credit balance is too low" in lowered:
+                return CallFailure(C.KEY_FATAL, text, status)
+            if "prompt is too long" in lowered:
+                return CallFailure(C.MODEL, text, status)
+            if "content filtering policy" in lowered:
+                return CallFailure(C.CONTENT_POLICY, text, status)
+            return CallFailure(C.BAD_REQUEST, text, status)
+        if status in (413, 422):
+            return CallFailure(C.BAD_REQUEST, text, status)
+        return CallFailure(C.UNKNOWN, text, status)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()

@@ -1,0 +1,173 @@
+"""Gemini adapter on the Google Gen AI SDK (``google-genai``): one client per key, retries off.
+
+(The older ``google-generativeai`` package reached end of support in November 2025.)
+
+Classification (the only place Gemini's exception types are read): 408/409/429/5xx, timeouts and
+transport errors → TRANSIENT (``google-genai`` does not wrap transport errors: they arrive as
+aiohttp / httpx2 / builtin exceptions); 400 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``,
+400 ``FAILED_PRECONDITION``, 401, 403 → KEY_FATAL; 404 and a 400 "input token count … exceeds the
+maximum" → MODEL; other 400 → BAD_REQUEST; a 200 with ``promptFeedback.blockReason`` or a
+candidate finishing with SAFETY / PROHIBITED_CONTENT / BLOCKLIST / SPII → CONTENT_POLICY.
+A 429 whose QuotaFailure names a per-day quota stays TRANSIENT but cools the key for an hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import httpx2
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.config import ProviderConfig
+from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.wire_errors import (
+    daily_quota_exhausted,
+    redact,
+    retry_after_from_headers,
+    retry_delay_from_google_details,
+)
+
+C = ErrorCategory
+DAILY_QUOTA_RETRY_S = 3600.0
+_BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    ConnectionError,
+    aiohttp.ClientError,
+    httpx2.TransportError,
+)
+
+
+def _no_retries(timeout_s: float) -> types.HttpOptions:
+    return types.HttpOptions(
+        timeout=max(1, int(timeout_s * 1000)),  # milliseconds
+        retry_options=types.HttpRetryOptions(attempts=1),  # also kills aiohttp's reconnect retry
+    )
+
+
+class GeminiAdapter:
+    """generateContent through the official async SDK."""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self._name = name
+        self._max_tokens = config.max_tokens
+        self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
+        options = _no_retries(config.timeout_s)
+        if config.base_url:
+            options.base_url = config.base_url
+        self._clients = {
+            kid: genai.Client(api_key=secret, http_options=options)
+            for kid, secret in zip(config.key_ids(name), self._secrets, strict=True)
+        }
+
+    async def complete(self, call: CallRequest) -> CallResult:
+        client = self._clients[call.key_id]
+        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
+        contents = [
+            types.Content(
+                role="model" if m.role == "assistant" else "user",
+                parts=[types.Part(text=m.content)],
+            )
+            for m in call.messages
+            if m.role != "system"
+        ]
+        config = types.GenerateContentConfig(
+            system_instruction=system or None,
+            max_output_tokens=self._max_tokens,
+            http_options=_no_retries(call.timeout_s),
+        )
+        try:
+            resp = await client.aio.models.generate_content(
+                model=call.model, contents=contents, config=config
+            )
+        except Exception as exc:  # classified below; nothing escapes
+            return self.classify_error(exc)
+        return self.classify_response(resp, call.model)
+
+    def classify_response(self, resp: Any, model: str) -> CallResult:
+        """Inspect a 200: blocks arrive as prompt feedback or a candidate's finish reason."""
+        feedback = getattr(resp, "prompt_feedback", None)
+        block = getattr(feedback, "block_reason", None)
+        if block:
+            return CallFailure(C.CONTENT_POLICY, f"prompt blocked: {_enum_name(block)}", 200)
+        candidates = getattr(resp, "candidates", None) or []
+        if not candidates:
+            return CallFailure(C.UNKNOWN, "response without candidates", 200)
+        finish = _enum_name(getattr(candidates[0], "finish_reason", None))
+        if finish in _BLOCKING_FINISH:
+            return CallFailure(C.CONTENT_POLICY, f"finish_reason {finish}", 200)
+        content = getattr(candidates[0], "content", None)
+        parts = getattr(content, "parts", None) or []
+        text = "".join(getattr(p, "text", None) or "" for p in parts)
+        usage = getattr(resp, "usage_metadata", None)
+        return CallSuccess(
+            text=text,
+            model=getattr(resp, "model_version", None) or model,
+            usage=Usage(
+                prompt_tokens=getattr(usage, "prompt_token_count", None),
+                completion_tokens=getattr(usage, "candidates_token_count", None),
+                total_tokens=getattr(usage, "total_token_count", None),
+            ),
+        )
+
+    def classify_error(self, exc: BaseException) -> CallFailure:
+        """Map an exception raised by the SDK (or its transport) to a category."""
+        if isinstance(exc, TimeoutError | httpx2.TimeoutException):
+            return CallFailure(C.TRANSIENT, "request timed out", timed_out=True)
+        if isinstance(exc, _TRANSPORT_ERRORS):
+            return CallFailure(C.TRANSIENT, f"connection error ({type(exc).__name__})")
+        if not isinstance(exc, genai_errors.APIError):
+            return CallFailure(C.UNKNOWN, f"unexpected {type(exc).__name__}")
+        code = exc.code if isinstance(exc.code, int) else 0
+        status = str(exc.status or "")
+        message = str(exc.message or "")
+        details = _details(exc.details)
+        reasons = {str(d.get("reason")) for d in details if isinstance(d, Mapping)}
+        text = redact(f"{code} {status}: {message}".strip(" :"), self._secrets)
+        retry_after = retry_delay_from_google_details(details)
+        if retry_after is None:
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            retry_after = retry_after_from_headers(headers)
+        if code == 429 and retry_after is None and daily_quota_exhausted(details):
+            # A per-day quota will not come back in seconds: keep the key out (capped by
+            # keys.max_retry_after_s) instead of retrying it every cooldown.
+            retry_after = DAILY_QUOTA_RETRY_S
+        if code in (408, 409, 429) or code >= 500:
+            return CallFailure(C.TRANSIENT, text, code, retry_after)
+        if code == 400 and ("API_KEY_INVALID" in reasons or status == "FAILED_PRECONDITION"):
+            return CallFailure(C.KEY_FATAL, text, code)
+        if code in (401, 402, 403):
+            return CallFailure(C.KEY_FATAL, text, code)
+        if code == 404:
+            return CallFailure(C.MODEL, text, code)
+        if code == 400:
+            lowered = message.lower()
+            if "input token count" in lowered and "exceeds the maximum" in lowered:
+                return CallFailure(C.MODEL, text, code)
+            return CallFailure(C.BAD_REQUEST, text, code)
+        if code == 422:
+            return CallFailure(C.BAD_REQUEST, text, code)
+        return CallFailure(C.UNKNOWN, text, code or None)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aio.aclose()
+
+
+def _enum_name(value: object) -> str:
+    name = getattr(value, "name", None)
+    return str(name if name is not None else value or "")
+
+
+def _details(raw: object) -> list[Any]:
+    """The google.rpc detail list inside ``exc.details`` (the whole parsed JSON)."""
+    if isinstance(raw, Mapping):
+        err = raw.get("error")
+        if isinstance(err, Mapping) and isinstance(err.get("details"), list):
+            return list(err["details"])
+    return []

@@ -1,0 +1,115 @@
+"""OpenAI adapter on ``openai.AsyncOpenAI``: one client per key, SDK retries off.
+
+Classification (the only place OpenAI's exception types are read):
+429 ``insufficient_quota`` → KEY_FATAL, other 429 → TRANSIENT; 401/402/403 → KEY_FATAL;
+404 → MODEL; 400 ``context_length_exceeded`` → MODEL, ``content_policy_violation`` →
+CONTENT_POLICY, other 400/422 → BAD_REQUEST; 408/409/5xx, timeouts, connection errors →
+TRANSIENT; a 200 with ``finish_reason == "content_filter"`` or a ``message.refusal`` →
+CONTENT_POLICY; anything else (e.g. a 200 that is not JSON) → UNKNOWN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.config import ProviderConfig
+from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.wire_errors import redact, retry_after_from_headers
+
+C = ErrorCategory
+
+
+class OpenAIAdapter:
+    """Chat completions through the official async SDK."""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self._name = name
+        self._max_tokens = config.max_tokens
+        self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
+        self._clients = {
+            kid: openai.AsyncOpenAI(
+                api_key=secret, base_url=config.base_url, max_retries=0, timeout=config.timeout_s
+            )
+            for kid, secret in zip(config.key_ids(name), self._secrets, strict=True)
+        }
+
+    async def complete(self, call: CallRequest) -> CallResult:
+        client = self._clients[call.key_id]
+        extra: dict[str, Any] = {}
+        if self._max_tokens is not None:
+            extra["max_tokens"] = self._max_tokens
+        try:
+            resp = await client.chat.completions.create(
+                model=call.model,
+                messages=[{"role": m.role, "content": m.content} for m in call.messages],  # type: ignore[misc]
+                timeout=call.timeout_s,
+                **extra,
+            )
+        except Exception as exc:  # classified below; nothing escapes
+            return self.classify_error(exc)
+        return self.classify_response(resp, call.model)
+
+    def classify_response(self, resp: Any, model: str) -> CallResult:
+        """Inspect a 200: refusals arrive inside successful responses."""
+        try:
+            choice = resp.choices[0]
+            message = choice.message
+        except (AttributeError, IndexError, TypeError):
+            return CallFailure(C.UNKNOWN, "response without choices", 200)
+        if choice.finish_reason == "content_filter":
+            return CallFailure(C.CONTENT_POLICY, "finish_reason content_filter", 200)
+        refusal = getattr(message, "refusal", None)
+        if refusal:
+            return CallFailure(C.CONTENT_POLICY, f"refusal: {redact(str(refusal))}", 200)
+        usage = getattr(resp, "usage", None)
+        return CallSuccess(
+            text=message.content or "",
+            model=getattr(resp, "model", None) or model,
+            usage=Usage(
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None),
+                total_tokens=getattr(usage, "total_tokens", None),
+            ),
+        )
+
+    def classify_error(self, exc: BaseException) -> CallFailure:
+        """Map an exception raised by the SDK to a category."""
+        if isinstance(exc, openai.APITimeoutError):
+            return CallFailure(C.TRANSIENT, "request timed out", timed_out=True)
+        if isinstance(exc, openai.APIConnectionError):
+            return CallFailure(C.TRANSIENT, "connection error")
+        if not isinstance(exc, openai.APIStatusError):
+            return CallFailure(C.UNKNOWN, f"unexpected {type(exc).__name__}")
+        status = exc.status_code
+        code = exc.code if isinstance(exc.code, str) else None
+        etype = exc.type if isinstance(exc.type, str) else None
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = str(body.get("message") or "")
+        text = redact(f"{status} {code or etype or ''}: {message}".strip(" :"), self._secrets)
+        retry_after = retry_after_from_headers(exc.response.headers)
+        if status == 429:
+            if code == "insufficient_quota" or etype == "insufficient_quota":
+                return CallFailure(C.KEY_FATAL, text, status)
+            return CallFailure(C.TRANSIENT, text, status, retry_after)
+        if status in (401, 402, 403):
+            return CallFailure(C.KEY_FATAL, text, status)
+        if status == 404:
+            return CallFailure(C.MODEL, text, status)
+        if status == 400:
+            if code == "context_length_exceeded":
+                return CallFailure(C.MODEL, text, status)
+            if code == "content_policy_violation":
+                return CallFailure(C.CONTENT_POLICY, text, status)
+            return CallFailure(C.BAD_REQUEST, text, status)
+        if status == 422:
+            return CallFailure(C.BAD_REQUEST, text, status)
+        if status in (408, 409) or status >= 500:
+            return CallFailure(C.TRANSIENT, text, status, retry_after)
+        return CallFailure(C.UNKNOWN, text, status)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()

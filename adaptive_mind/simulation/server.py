@@ -1,0 +1,304 @@
+"""The local chaos server: OpenAI, Anthropic and Gemini wire formats on loopback, with faults.
+
+Point any SDK at it (``base_url``) and script faults per (provider, key, model)::
+
+    with ChaosServer() as server:
+        server.add_rule("openai", "rate_limit", key="sk-a", retry_after_s=2, times=3)
+        client = openai.AsyncOpenAI(api_key="sk-a", base_url=server.url("openai"), max_retries=0)
+
+Routes: OpenAI ``POST /v1/chat/completions``, Anthropic ``POST /v1/messages``, Gemini
+``POST /v1/models/{model}:generateContent`` and ``/v1beta/models/{model}:generateContent``.
+Rules are matched in order (first match wins; a rule with ``times`` is spent after that many
+matches); a request no rule matches succeeds after ``latency_ms``. The server counts every
+request it gets. Run it alone with ``python -m adaptive_mind.simulation.server --port 8787``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from adaptive_mind.simulation import wire
+
+HANG_S = 300.0
+"""How long a ``hang`` fault holds a request (the client's timeout normally ends it first)."""
+
+
+@dataclass
+class Rule:
+    """One scripted fault."""
+
+    provider: str | None
+    fault: str
+    key: str | None = None
+    model: str | None = None
+    times: int | None = None
+    retry_after_s: float | None = None
+    latency_ms: float | None = None
+    used: int = 0
+
+    def matches(self, provider: str, key: str, model: str) -> bool:
+        if self.times is not None and self.used >= self.times:
+            return False
+        return (
+            (self.provider is None or self.provider == provider)
+            and (self.key is None or self.key == key)
+            and (self.model is None or self.model == model)
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A request the server received."""
+
+    provider: str
+    key: str
+    model: str
+    outcome: str
+    """The fault served, or ``ok``."""
+
+
+class ChaosServer:
+    """An aiohttp server on its own thread and loop; safe to script from any thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0) -> None:
+        self.host = host
+        self.port = port
+        self.latency_ms = latency_ms
+        self.text = "Hello from the chaos server."
+        self._rules: list[Rule] = []
+        self._hits: list[Hit] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    # -- scripting ------------------------------------------------------------------------
+
+    def add_rule(
+        self,
+        provider: str | None,
+        fault: str,
+        *,
+        key: str | None = None,
+        model: str | None = None,
+        times: int | None = None,
+        retry_after_s: float | None = None,
+        latency_ms: float | None = None,
+    ) -> Rule:
+        """Serve ``fault`` (a name in :data:`wire.FAULTS`, or ``ok``) to matching requests."""
+        if provider is not None and provider not in wire.PROVIDERS:
+            raise ValueError(f"provider: must be one of {', '.join(wire.PROVIDERS)}")
+        if fault != "ok" and fault not in wire.FAULTS:
+            raise ValueError(f"fault: must be one of ok, {', '.join(wire.FAULTS)}")
+        rule = Rule(provider, fault, key, model, times, retry_after_s, latency_ms)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def hits(self) -> list[Hit]:
+        with self._lock:
+            return list(self._hits)
+
+    def count(
+        self, provider: str | None = None, *, key: str | None = None, model: str | None = None
+    ) -> int:
+        """Requests received, optionally only for a provider / key / model."""
+        with self._lock:
+            return sum(
+                1
+                for h in self._hits
+                if (provider is None or h.provider == provider)
+                and (key is None or h.key == key)
+                and (model is None or h.model == model)
+            )
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+    def url(self, provider: str) -> str:
+        """The base URL to give ``provider``'s SDK (OpenAI's includes ``/v1``)."""
+        base = f"http://{self.host}:{self.port}"
+        return f"{base}/v1" if provider == "openai" else base
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> ChaosServer:
+        """Start serving on a background thread; returns self with ``port`` set."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="ChaosServer", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._astart(), loop).result(10)
+        return self
+
+    async def _astart(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._openai)
+        app.router.add_post("/chat/completions", self._openai)
+        app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1/models/{tail}", self._gemini)
+        app.router.add_post("/v1beta/models/{tail}", self._gemini)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)  # which port port=0 picked
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    def stop(self) -> None:
+        """Stop serving and join the thread. Idempotent."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self._runner is not None:
+            runner = self._runner
+            try:
+                asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+            except Exception:
+                pass
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        loop.close()
+
+    def __enter__(self) -> ChaosServer:
+        return self.start() if self._loop is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def _pick(self, provider: str, key: str, model: str) -> Rule | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(provider, key, model):
+                    rule.used += 1
+                    return rule
+        return None
+
+    async def _serve(
+        self, request: web.Request, provider: str, key: str, model: str, prompt: str
+    ) -> web.StreamResponse:
+        rule = self._pick(provider, key, model)
+        name = rule.fault if rule is not None else "ok"
+        with self._lock:
+            self._hits.append(Hit(provider, key, model, name))
+        latency = self.latency_ms if rule is None or rule.latency_ms is None else rule.latency_ms
+        if latency > 0:
+            await asyncio.sleep(latency / 1000.0)
+        if name == "hang":
+            await asyncio.sleep(HANG_S)
+        if name == "disconnect":
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        if name == "ok":
+            resp = wire.success(provider, model, self.text, prompt)
+        else:
+            resp = wire.fault(provider, name, model, rule.retry_after_s if rule else None)
+        return web.Response(
+            status=resp.status, body=resp.body, headers=resp.headers, content_type=resp.content_type
+        )
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _bearer(request: web.Request) -> str:
+        auth = request.headers.get("Authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else request.headers.get("x-api-key", "")
+
+    async def _openai(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        msgs = body.get("messages") or []
+        prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
+        return await self._serve(
+            request, "openai", self._bearer(request), str(body.get("model", "")), prompt
+        )
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        msgs = body.get("messages") or []
+        prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
+        return await self._serve(
+            request, "anthropic", self._bearer(request), str(body.get("model", "")), prompt
+        )
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info["tail"]
+        model = tail.split(":", 1)[0]
+        body = await self._body(request)
+        key = request.headers.get("x-goog-api-key") or request.query.get("key", "")
+        parts = [
+            str(p.get("text", ""))
+            for c in body.get("contents") or []
+            if isinstance(c, dict)
+            for p in c.get("parts") or []
+            if isinstance(p, dict)
+        ]
+        return await self._serve(request, "gemini", key, model, " ".join(parts))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chaos server in the foreground until interrupted."""
+    ap = argparse.ArgumentParser(
+        prog="python -m adaptive_mind.simulation.server",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8787)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="PROVIDER:FAULT[:TIMES]",
+        help="serve FAULT to PROVIDER (e.g. openai:rate_limit:3); repeatable",
+    )
+    args = ap.parse_args(argv)
+    server = ChaosServer(args.host, args.port, args.latency_ms)
+    for spec in args.fault:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            ap.error(f"--fault {spec}: expected PROVIDER:FAULT[:TIMES]")
+        server.add_rule(parts[0], parts[1], times=int(parts[2]) if len(parts) == 3 else None)
+    server.start()
+    print(f"chaos server on http://{server.host}:{server.port}")
+    for p in wire.PROVIDERS:
+        print(f"  {p:<10} base_url={server.url(p)}")
+    print("faults: " + ", ".join(wire.FAULTS))
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
