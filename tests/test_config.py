@@ -4,8 +4,7 @@ import pytest
 
 import adaptive_mind as am
 from adaptive_mind.config import RuntimeConfig
-
-from .conftest import scripted
+from tests.helpers import scripted
 
 
 def base(**provider_kw):

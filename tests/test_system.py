@@ -7,8 +7,7 @@ import pytest
 
 import adaptive_mind as am
 from adaptive_mind.chat import ErrorCategory as C
-
-from .conftest import USER, config, scripted, wait_until
+from tests.helpers import USER, config, scripted, wait_until
 
 
 def order(attempts):

@@ -4,9 +4,10 @@ Plain logic with no threads; :class:`~adaptive_mind.actors.key_pool.KeyPoolActor
 The pool sees key ids only, never secrets and never prompts.
 
 Leasing order: an idle key on probation first (its single probe), then fewest recent failures,
-then fewest in flight, then least recently used, then the configured order. A key in cooldown or disabled is never leased. When a cooldown (or a disabled
-period) ends the key is on *probation*: one lease at a time until a success restores it, so a
-recovering key is not hit by every request in flight at once.
+then fewest in flight, then least recently used, then the configured order. A key in cooldown or
+disabled is never leased. When a cooldown (or a disabled period) ends the key is on
+*probation*: one lease at a time until a success restores it, so a recovering key is not hit by
+every request in flight at once.
 """
 
 from __future__ import annotations

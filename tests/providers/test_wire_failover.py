@@ -4,8 +4,7 @@ import logging
 
 import adaptive_mind as am
 from adaptive_mind.chat import ErrorCategory as C
-
-from ..conftest import USER
+from tests.helpers import USER
 
 OA = ["sk-oa-secret-key-one", "sk-oa-secret-key-two"]
 AN = ["sk-ant-secret-key-one"]
