@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Adaptive Mind on the OpenAI adapter versus the plain ``openai.AsyncOpenAI`` client.
+
+Both talk to the local chaos server (in its own process, 20 ms latency) at concurrency 50, in
+interleaved rounds; prints medians of throughput and p50/p99 latency and the ratio. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import openai
+
+import adaptive_mind as am
+from adaptive_mind.simulation.process import chaos_server_process
+
+MSGS = [{"role": "user", "content": "benchmark"}]
+
+
+async def drive(
+    call: Callable[[], Awaitable[object]], n: int, conc: int
+) -> tuple[float, list[float]]:
+    sem = asyncio.Semaphore(conc)
+    lat: list[float] = []
+
+    async def one() -> None:
+        async with sem:
+            t = time.perf_counter()
+            await call()
+            lat.append((time.perf_counter() - t) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return n / (time.perf_counter() - t0), lat
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def direct_round(base: str, n: int, conc: int) -> tuple[float, list[float], float]:
+    client = openai.AsyncOpenAI(api_key="sk-bench-1", base_url=f"{base}/v1", max_retries=0)
+    c0 = time.process_time()
+    rps, lat = await drive(
+        lambda: client.chat.completions.create(model="gpt-bench", messages=MSGS),  # type: ignore[arg-type]
+        n,
+        conc,
+    )
+    cpu = (time.process_time() - c0) / n * 1e6
+    await client.close()
+    return rps, lat, cpu
+
+
+def runtime_round(base: str, n: int, conc: int) -> tuple[float, list[float], float]:
+    cfg = {
+        "providers": {
+            "openai": {
+                "kind": "openai",
+                "api_keys": ["sk-bench-1"],
+                "models": ["gpt-bench"],
+                "base_url": f"{base}/v1",
+            }
+        },
+        "ledger": {"path": ":memory:"},
+    }
+    with am.ActorSystem.start(cfg) as system:
+        asyncio.run(drive(lambda: system.acomplete(MSGS), 100, conc))  # warm up the client
+        c0 = time.process_time()
+        rps, lat = asyncio.run(drive(lambda: system.acomplete(MSGS), n, conc))
+        cpu = (time.process_time() - c0) / n * 1e6
+    return rps, lat, cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--latency-ms", type=float, default=20)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    results: dict[str, list[tuple[float, float, float, float]]] = {"direct": [], "runtime": []}
+    with chaos_server_process(args.latency_ms) as base:
+        asyncio.run(direct_round(base, 100, args.concurrency))  # warm up
+        for _ in range(args.rounds):
+            rps, lat, cpu = asyncio.run(direct_round(base, args.requests, args.concurrency))
+            results["direct"].append((rps, statistics.median(lat), pct(lat, 0.99), cpu))
+            rps, lat, cpu = runtime_round(base, args.requests, args.concurrency)
+            results["runtime"].append((rps, statistics.median(lat), pct(lat, 0.99), cpu))
+    med = {k: [statistics.median(col) for col in zip(*v, strict=True)] for k, v in results.items()}
+    print(
+        f"{args.requests} requests, concurrency {args.concurrency}, upstream {args.latency_ms} ms,"
+        f" medians of {args.rounds} interleaved rounds"
+    )
+    print(f"{'':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs/req':>11}")
+    for k, (rps, p50, p99, cpu) in med.items():
+        print(f"{k:8} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.0f}")
+    d, r = med["direct"], med["runtime"]
+    print(
+        f"throughput ratio runtime/direct: {r[0] / d[0]:.2f}; added p50 {r[1] - d[1]:+.2f} ms, "
+        f"p99 {r[2] - d[2]:+.2f} ms; added CPU {r[3] - d[3]:+.0f} µs/req"
+    )
+
+
+if __name__ == "__main__":
+    main()
