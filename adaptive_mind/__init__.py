@@ -3,9 +3,12 @@
 The public API; everything else may change.
 """
 
+import logging
+
 from adaptive_mind.chat import Attempt, ChatMessage, Completion, ErrorCategory, Usage
 from adaptive_mind.clock import Clock, FakeClock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig, load_config
+from adaptive_mind.core.ledger_entry import LedgerEntry, Outcome
 from adaptive_mind.errors import (
     AdaptiveMindError,
     AllProvidersFailedError,
@@ -17,7 +20,8 @@ from adaptive_mind.errors import (
     SystemStoppedError,
 )
 from adaptive_mind.system import ActorSystem
-from adaptive_mind.telemetry.events import Event
+from adaptive_mind.telemetry.events import Event, Severity
+from adaptive_mind.telemetry.ledger_reader import Ledger, VerifyResult
 
 __all__ = [
     "ActorSystem",
@@ -34,11 +38,18 @@ __all__ = [
     "ErrorCategory",
     "Event",
     "FakeClock",
+    "Ledger",
+    "LedgerEntry",
     "MonotonicClock",
+    "Outcome",
     "OverloadedError",
     "RuntimeConfig",
+    "Severity",
     "SystemStoppedError",
     "Usage",
+    "VerifyResult",
     "load_config",
 ]
 __version__ = "0.1.0"
+
+logging.getLogger("adaptive_mind").addHandler(logging.NullHandler())

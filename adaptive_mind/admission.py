@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -97,6 +98,7 @@ def build_request(
         models=model_map,
         deadline=Deadline(now + float(budget)),
         started_at=now,
+        started_wall=time.time(),
         metadata=dict(metadata or {}),
         parent_request_id=parent_request_id,
         allow_mitigation=allow_mitigation,

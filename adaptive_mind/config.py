@@ -236,6 +236,21 @@ class LedgerConfig(_Frozen):
     flush_interval_s: float = Field(0.2, gt=0)
 
 
+class TelemetryConfig(_Frozen):
+    """The event bus and its sinks."""
+
+    buffer_size: int = Field(10_000, gt=0)
+    """Events buffered for the sinks; on overflow the oldest are dropped (and counted)."""
+    log: str | None = None
+    """Structured JSON-lines event log: ``stderr``, a file path, or None (off)."""
+    events_db: str | None = None
+    """SQLite file for the events table (the embedded time series); None: off."""
+    metrics: bool = True
+    """Prometheus metrics (needs the ``metrics`` extra: prometheus-client)."""
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve ``/metrics`` on this port (on 127.0.0.1); None: don't serve."""
+
+
 class SupervisionConfig(_Frozen):
     """Restart intensity of supervised actors."""
 
@@ -259,6 +274,7 @@ class RuntimeConfig(_Frozen):
     providers: dict[str, ProviderConfig] = Field(min_length=1)
     mitigation: MitigationConfig | None = None
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     supervision: SupervisionConfig = Field(default_factory=SupervisionConfig)
     request: RequestConfig = Field(default_factory=RequestConfig)
 

@@ -8,18 +8,28 @@ or key state: that lives in the actors.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import pykka
 
 from adaptive_mind.actors.breaker import CircuitBreakerActor
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.key_pool import KeyPoolActor
+from adaptive_mind.actors.ledger import LedgerActor, LedgerStore, LedgerTick
 from adaptive_mind.actors.provider import ProviderActor
+from adaptive_mind.actors.telemetry import (
+    Drain,
+    FlushTelemetry,
+    Subscribe,
+    TelemetryActor,
+    Unsubscribe,
+)
 from adaptive_mind.admission import build_request
 from adaptive_mind.chat import Completion
 from adaptive_mind.clock import Clock, MonotonicClock
@@ -28,6 +38,7 @@ from adaptive_mind.errors import AdaptiveMindError, OverloadedError, SystemStopp
 from adaptive_mind.messages import (
     AsyncioReply,
     Complete,
+    FlushLedger,
     GetBreakerState,
     GetKeyStates,
     ReplyChannel,
@@ -36,11 +47,16 @@ from adaptive_mind.messages import (
 from adaptive_mind.messages.request import Result, new_thread_reply
 from adaptive_mind.providers import ProviderAdapter, build_adapter
 from adaptive_mind.supervision.supervisor import AbandonRequest, Shutdown, Supervisor, Tick
-from adaptive_mind.telemetry.events import EventSink, NullSink
+from adaptive_mind.telemetry import metrics as metrics_mod
+from adaptive_mind.telemetry.bus import EventBus
+from adaptive_mind.telemetry.events import Event
+from adaptive_mind.telemetry.sinks import JsonLogSink, Sink, SqliteEventSink, SubscriberSink
 
 TICK_S = 0.01
 """How often the Supervisor checks deadlines and cooldown waits."""
 _ASK_TIMEOUT_S = 10.0
+_STOP_FLUSH_TRIES = 8
+logger = logging.getLogger("adaptive_mind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +84,17 @@ class _ProviderRefs:
 class ActorSystem:
     """One embedded runtime: actors, the I/O loop, admission. Use :meth:`start`."""
 
-    def __init__(self, config: RuntimeConfig, clock: Clock, events: EventSink) -> None:
+    def __init__(
+        self, config: RuntimeConfig, clock: Clock, ledger_store: LedgerStore | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
-        self._events = events
+        self._events = EventBus(config.telemetry.buffer_size)
+        self._ledger_store = ledger_store
+        self._metrics: metrics_mod.MetricsSink | None = None
+        self._metrics_server: Any = None
+        self._telemetry: pykka.ActorRef[Any] | None = None
+        self._ledger: pykka.ActorRef[Any] | None = None
         self._cv = threading.Condition()
         self._in_flight = 0
         self._accepting = False
@@ -88,15 +111,22 @@ class ActorSystem:
         config: RuntimeConfig | Mapping[str, Any],
         *,
         clock: Clock | None = None,
+        ledger_store: LedgerStore | None = None,
     ) -> ActorSystem:
         """Validate ``config``, start every actor and the I/O loop, and return the system.
+
+        Args:
+            config: a RuntimeConfig or a mapping to validate into one.
+            clock: the time source (a FakeClock in tests); monotonic by default.
+            ledger_store: where ledger entries go instead of ``ledger.path`` (any object with
+                ``head()``, ``append(batch)`` and ``close()``).
 
         Raises:
             ConfigError: the configuration is invalid.
         """
         if not isinstance(config, RuntimeConfig):
             config = RuntimeConfig.model_validate(config)
-        system = cls(config, clock or MonotonicClock(), NullSink())
+        system = cls(config, clock or MonotonicClock(), ledger_store)
         try:
             system._boot()
         except BaseException:
@@ -104,8 +134,44 @@ class ActorSystem:
             raise
         return system
 
+    def _start_telemetry(self) -> None:
+        tcfg = self.config.telemetry
+        sinks: list[Sink] = []
+        if tcfg.metrics and metrics_mod.AVAILABLE:
+            self._metrics = metrics_mod.MetricsSink()
+            sinks.append(self._metrics)
+            if tcfg.metrics_port is not None:
+                self._metrics_server = self._metrics.serve(tcfg.metrics_port)
+        if tcfg.log:
+            sinks.append(JsonLogSink(tcfg.log))
+        if tcfg.events_db:
+            sinks.append(SqliteEventSink(tcfg.events_db))
+        telemetry = TelemetryActor.start(self._events, sinks, SubscriberSink())
+        self._telemetry = telemetry
+
+        def wake() -> None:
+            telemetry.tell(Drain())
+
+        self._events.wake = wake
+
     def _boot(self) -> None:
         self._io.start()
+        self._start_telemetry()
+        lcfg = self.config.ledger
+        if lcfg.enabled:
+            store = self._ledger_store
+            ledger = LedgerActor.start(
+                lcfg, self.clock, self._events, (lambda: store) if store is not None else None
+            )
+            self._ledger = ledger
+
+            def ledger_tick() -> None:
+                try:
+                    ledger.tell(LedgerTick())
+                except pykka.ActorDeadError:
+                    pass
+
+            self._io.every(min(lcfg.flush_interval_s, 1.0), ledger_tick)
         for name, pcfg in self.config.providers.items():
             breaker = CircuitBreakerActor.start(name, pcfg.breaker, self.clock, self._events)
             pool = KeyPoolActor.start(name, pcfg.key_ids(name), pcfg.keys, self.clock, self._events)
@@ -127,6 +193,7 @@ class ActorSystem:
             self.config.request,
             self.clock,
             self._events,
+            self._ledger,
         )
         supervisor = self._supervisor
 
@@ -170,6 +237,9 @@ class ActorSystem:
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass
             self._supervisor.stop(block=True, timeout=_ASK_TIMEOUT_S)
+        if self._ledger is not None:
+            self._flush_ledger_for_stop(self._ledger)
+            self._ledger.stop(block=True, timeout=_ASK_TIMEOUT_S)
         for refs in self._providers.values():
             for ref in (refs.provider, refs.key_pool, refs.breaker):
                 try:
@@ -180,9 +250,27 @@ class ActorSystem:
             for refs in self._providers.values():
                 try:
                     self._io.submit(refs.adapter.aclose()).result(_ASK_TIMEOUT_S)
-                except Exception:
+                except Exception:  # closing a client must not break stop()
                     pass
         self._io.stop()
+        if self._telemetry is not None:
+            self._telemetry.stop(block=True, timeout=_ASK_TIMEOUT_S)  # drains and flushes sinks
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+
+    @staticmethod
+    def _flush_ledger_for_stop(ledger: pykka.ActorRef[Any]) -> None:
+        """Flush until nothing is pending; a failing store gets a few quick retries."""
+        for attempt in range(_STOP_FLUSH_TRIES):
+            try:
+                pending = ledger.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                return
+            if not pending:
+                return
+            time.sleep(0.05 * (attempt + 1))
+        logger.error("ledger: stopping with %s entries the store would not accept", pending)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -295,6 +383,65 @@ class ActorSystem:
         """Every key's ``{key_id, state, cooldown_until, failures}`` (never a secret)."""
         states = self._refs(provider).key_pool.ask(GetKeyStates(), timeout=_ASK_TIMEOUT_S)
         return list(states)
+
+    def subscribe(
+        self, callback: Callable[[Event], object], topics: Iterable[str] | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (of ``topics``, if given).
+
+        Callbacks run on the telemetry thread; one that raises is logged and skipped. Returns a
+        function that unsubscribes.
+        """
+        assert self._telemetry is not None
+        telemetry = self._telemetry
+        sid = cast(
+            int,
+            telemetry.ask(
+                Subscribe(callback, frozenset(topics) if topics is not None else None),
+                timeout=_ASK_TIMEOUT_S,
+            ),
+        )
+
+        def unsubscribe() -> None:
+            try:
+                telemetry.tell(Unsubscribe(sid))
+            except pykka.ActorDeadError:
+                pass
+
+        return unsubscribe
+
+    def flush(self) -> None:
+        """Write pending ledger entries and deliver pending events now (for tests and tools)."""
+        if self._ledger is not None:
+            self._ledger.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S)
+        if self._telemetry is not None:
+            self._telemetry.ask(FlushTelemetry(), timeout=_ASK_TIMEOUT_S)
+
+    def metrics_text(self) -> str:
+        """Prometheus exposition text.
+
+        Raises:
+            RuntimeError: metrics are off, or ``prometheus-client`` (the ``metrics`` extra) is
+                not installed.
+        """
+        if self._metrics is None:
+            raise RuntimeError(
+                "metrics are unavailable: install adaptive-mind[metrics] and keep "
+                "telemetry.metrics on"
+            )
+        if self._telemetry is not None and self._telemetry.is_alive():
+            try:  # deliver what is already published, so the text is current
+                self._telemetry.ask(Drain(), timeout=_ASK_TIMEOUT_S)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+        with self._cv:
+            self._metrics.in_flight.set(self._in_flight)
+        return self._metrics.text()
+
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped because the telemetry buffer overflowed."""
+        return self._events.dropped_total
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"

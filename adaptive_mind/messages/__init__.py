@@ -20,6 +20,7 @@ from adaptive_mind.messages.key_pool import (
     ReleaseKey,
     ReportKeyOutcome,
 )
+from adaptive_mind.messages.ledger import FlushLedger, RequestFinished
 from adaptive_mind.messages.provider import (
     AttemptFailed,
     CancelRequest,
@@ -43,6 +44,7 @@ __all__ = [
     "CancelRequest",
     "Complete",
     "ExhaustedReason",
+    "FlushLedger",
     "GetBreakerState",
     "GetKeyStates",
     "KeyLeased",
@@ -58,6 +60,7 @@ __all__ = [
     "ReleasePermit",
     "ReplyChannel",
     "ReportKeyOutcome",
+    "RequestFinished",
     "RequestSpec",
     "ThreadReply",
     "TryProvider",

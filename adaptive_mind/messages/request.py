@@ -69,6 +69,8 @@ class RequestSpec:
     """Absolute deadline on the system's clock."""
     started_at: float
     """Clock reading at admission."""
+    started_wall: float = 0.0
+    """Wall-clock time (epoch seconds) at admission, for the audit trail."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     parent_request_id: str | None = None
     """Set for internal requests made on behalf of another (e.g. a rewrite)."""

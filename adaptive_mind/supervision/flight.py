@@ -37,8 +37,29 @@ class Flight:
     def request_id(self) -> str:
         return self.msg.request.request_id
 
+    def note(self, kind: str, **fields: object) -> None:
+        """Add a resilience event to this request's audit trail."""
+        self.events.append({"type": kind, **fields})
+
     def record_attempt(self, attempt: Attempt, refusal: str | None) -> None:
+        prev = self.attempts[-1] if self.attempts else None
+        if prev is not None and prev.provider == attempt.provider and prev.model != attempt.model:
+            self.note(
+                "model.failover",
+                provider=attempt.provider,
+                to=attempt.model,
+                **{"from": prev.model},
+            )
         self.attempts.append(attempt)
+        self.note(
+            "attempt.failed",
+            provider=attempt.provider,
+            model=attempt.model,
+            key_id=attempt.key_id,
+            category=attempt.category.value if attempt.category else None,
+            status_code=attempt.status_code,
+            error=attempt.error,
+        )
         if attempt.category in KEY_FAILURES:
             self.failed_keys.setdefault(attempt.provider, set()).add(attempt.key_id)
         if refusal is not None:

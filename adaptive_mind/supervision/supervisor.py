@@ -26,6 +26,7 @@ from adaptive_mind.messages import (
     ExhaustedReason,
     ProviderExhausted,
     ProviderSucceeded,
+    RequestFinished,
     TryProvider,
 )
 from adaptive_mind.supervision.flight import Flight
@@ -66,14 +67,14 @@ class Supervisor(BaseActor):
         request_config: RequestConfig,
         clock: Clock,
         events: EventSink,
-        on_finished: Callable[[Flight, Result], None] | None = None,
+        ledger: pykka.ActorRef[Any] | None = None,
     ) -> None:
         super().__init__("system")
         self._providers = dict(providers)
         self._cfg = request_config
         self._clock = clock
         self._events = events
-        self._on_finished = on_finished
+        self._ledger = ledger
         self._flights: dict[str, Flight] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._waiting: list[tuple[float, str]] = []
@@ -122,6 +123,14 @@ class Supervisor(BaseActor):
         flight = self._flights.get(msg.request_id)
         if flight is None:
             return  # answered already (deadline, stop)
+        prev = flight.attempts[-1] if flight.attempts else None
+        if prev is not None and prev.provider == msg.provider and prev.model != msg.attempt.model:
+            flight.note(
+                "model.failover",
+                provider=msg.provider,
+                to=msg.attempt.model,
+                **{"from": prev.model},
+            )
         flight.attempts.append(msg.attempt)
         req = flight.msg.request
         completion = Completion(
@@ -141,14 +150,18 @@ class Supervisor(BaseActor):
         if flight is None or flight.current != msg.provider:
             return
         flight.exhausted.append(msg)
+        skipped: str | None = None
         if msg.reason is ExhaustedReason.CIRCUIT_OPEN:
-            flight.skipped.append((msg.provider, "circuit open"))
+            skipped = "circuit open"
         elif msg.reason is ExhaustedReason.DOWN:
-            flight.skipped.append((msg.provider, "provider down"))
+            skipped = "provider down"
         elif msg.reason is ExhaustedReason.NO_KEYS and not any(
             a.provider == msg.provider for a in flight.attempts
         ):
-            flight.skipped.append((msg.provider, "no key available"))
+            skipped = "no key available"
+        if skipped is not None:
+            flight.skipped.append((msg.provider, skipped))
+            flight.note("provider.skipped", provider=msg.provider, reason=skipped)
         if msg.reason is ExhaustedReason.BAD_REQUEST:
             self._finish(flight, flight.failure())
             return
@@ -158,6 +171,12 @@ class Supervisor(BaseActor):
         flight.index += 1
         order = flight.msg.request.providers
         if flight.index < len(order):
+            flight.note(
+                "provider.failover",
+                to=order[flight.index],
+                reason=msg.reason.value,
+                **{"from": msg.provider},
+            )
             self._events.emit(
                 Event(
                     event_type=topics.PROVIDER_FAILOVER,
@@ -182,6 +201,7 @@ class Supervisor(BaseActor):
             if wait <= budget and retry_at < flight.msg.request.deadline.at:
                 flight.wake_at = retry_at
                 flight.waited_s += wait
+                flight.note("request.waiting", wait_s=round(wait, 3), reason="keys cooling")
                 heapq.heappush(self._waiting, (retry_at, flight.request_id))
                 return
         self._finish(flight, flight.failure())
@@ -210,6 +230,7 @@ class Supervisor(BaseActor):
             request_id=req.request_id,
             attempts=flight.attempts,
         )
+        flight.note("request.deadline", deadline_s=round(req.deadline.at - req.started_at, 3))
         self._cancel_current(flight)
         self._finish(flight, err)
 
@@ -251,27 +272,35 @@ class Supervisor(BaseActor):
         """Answer the caller exactly once and hand the request to the ledger."""
         if self._flights.pop(flight.request_id, None) is None:
             return
+        req = flight.msg.request
+        latency_s = self._clock.now() - req.started_at
         ok = isinstance(result, Completion)
+        payload: dict[str, object] = {
+            "latency_ms": round(latency_s * 1000.0, 3),
+            "attempts": len(flight.attempts),
+            "attempt_list": [
+                (a.provider, a.model, a.category.value if a.category else "OK")
+                for a in flight.attempts
+            ],
+        }
+        if isinstance(result, Completion):
+            payload.update(provider=result.provider, model=result.model, key_id=result.key_id)
+        else:
+            payload["error"] = type(result).__name__
         self._events.emit(
             Event(
                 event_type=topics.REQUEST_SUCCEEDED if ok else topics.REQUEST_FAILED,
                 source="supervisor",
                 severity=Severity.INFO if ok else Severity.ERROR,
                 request_id=flight.request_id,
-                payload={
-                    "attempts": len(flight.attempts),
-                    **(
-                        {
-                            "provider": result.provider,
-                            "model": result.model,
-                            "key_id": result.key_id,
-                        }
-                        if isinstance(result, Completion)
-                        else {"error": type(result).__name__}
-                    ),
-                },
+                payload=payload,
             )
         )
         flight.msg.reply.deliver(result)
-        if self._on_finished is not None:
-            self._on_finished(flight, result)
+        if self._ledger is not None:
+            self.tell_safely(
+                self._ledger,
+                RequestFinished(
+                    req, result, tuple(flight.attempts), tuple(flight.events), latency_s
+                ),
+            )

@@ -1,0 +1,205 @@
+"""The audit ledger's entry: its schema, how it is built from a finished request, and its hash.
+
+Pure functions; the LedgerActor chains and stores what :func:`build_entry` returns.
+
+Resilience score (documented contract): ``0.0`` for a failure; for a success
+``1 / (1 + 0.25 * failed_attempts + 0.5 * mitigated)`` — exactly 1.0 only for a success on the
+first attempt, strictly between 0 and 1 otherwise, lower the more it took.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from adaptive_mind.chat import Attempt, ChatMessage, Completion
+from adaptive_mind.errors import (
+    AdaptiveMindError,
+    AllProvidersFailedError,
+    BadRequestError,
+    ContentPolicyError,
+    DeadlineExceededError,
+    OverloadedError,
+    SystemStoppedError,
+)
+
+GENESIS_HASH = "0" * 64
+
+
+class Outcome(StrEnum):
+    """How a request ended."""
+
+    SUCCESS = "SUCCESS"  # answered with the caller's own prompt
+    MITIGATED_SUCCESS = "MITIGATED_SUCCESS"  # answered after the prompt was rewritten
+    FAILURE = "FAILURE"  # answered with an error
+
+
+class LedgerEntry(BaseModel):
+    """One request's durable audit record. Never holds an API key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    parent_request_id: str | None = None
+    started_at: datetime
+    finished_at: datetime
+    prompt_hash: str
+    """Hex SHA-256 (HMAC with ``ledger.hash_key``) of the last user message, NFC, stripped."""
+    prompt_preview: str
+    final_prompt_preview: str | None = None
+    response_preview: str | None = None
+    outcome: Outcome
+    error_category: str | None = None
+    """The failure's category (or the error type when no attempt was made); None on success."""
+    latency_ms: float
+    attempt_count: int
+    provider: str | None = None
+    model: str | None = None
+    key_id: str | None = None
+    events: list[dict[str, Any]]
+    mitigation_attempted: bool = False
+    mitigation_succeeded: bool | None = None
+    resilience_score: float
+    prev_hash: str
+    entry_hash: str
+
+
+def normalize_prompt(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def last_user_message(messages: Sequence[ChatMessage]) -> str:
+    for m in reversed(messages):
+        if m.role == "user":
+            return m.content
+    return messages[-1].content if messages else ""
+
+
+def prompt_hash(text: str, key: bytes | None = None) -> str:
+    data = normalize_prompt(text).encode("utf-8")
+    if key:
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def resilience_score(success: bool, failed_attempts: int, mitigated: bool) -> float:
+    if not success:
+        return 0.0
+    return 1.0 / (1.0 + 0.25 * failed_attempts + (0.5 if mitigated else 0.0))
+
+
+_ERROR_CATEGORY = {
+    ContentPolicyError: "CONTENT_POLICY",
+    BadRequestError: "BAD_REQUEST",
+    DeadlineExceededError: "DEADLINE",
+    SystemStoppedError: "STOPPED",
+    OverloadedError: "OVERLOADED",
+}
+
+
+def error_category(error: AdaptiveMindError) -> str:
+    """The category recorded for a failed request."""
+    for cls, name in _ERROR_CATEGORY.items():
+        if isinstance(error, cls):
+            return name
+    if isinstance(error, AllProvidersFailedError):
+        failed = [a.category for a in error.attempts if a.category is not None]
+        if failed:
+            return failed[-1].value
+        return "CIRCUIT_OPEN" if error.skipped else "UNAVAILABLE"
+    return type(error).__name__
+
+
+def _preview(text: str | None, limit: int) -> str:
+    return "" if limit <= 0 or text is None else text[:limit]
+
+
+def build_entry(
+    *,
+    request_id: str,
+    parent_request_id: str | None,
+    started_wall: float,
+    latency_s: float,
+    messages: Sequence[ChatMessage],
+    final_messages: Sequence[ChatMessage] | None,
+    result: Completion | AdaptiveMindError,
+    attempts: Sequence[Attempt],
+    events: Sequence[dict[str, Any]],
+    mitigation_attempted: bool,
+    prompt_preview_chars: int,
+    response_preview_chars: int,
+    hash_key: bytes | None,
+) -> dict[str, Any]:
+    """Every field of a :class:`LedgerEntry` except the chain hashes."""
+    prompt = last_user_message(messages)
+    ok = isinstance(result, Completion)
+    completion = result if isinstance(result, Completion) else None
+    mitigated = completion is not None and completion.mitigated
+    final_preview = None
+    if final_messages is not None:
+        final_prompt = last_user_message(final_messages)
+        if final_prompt != prompt:
+            final_preview = _preview(final_prompt, prompt_preview_chars)
+    failed = sum(1 for a in attempts if a.category is not None)
+    last = attempts[-1] if attempts else None
+    return {
+        "request_id": request_id,
+        "parent_request_id": parent_request_id,
+        "started_at": datetime.fromtimestamp(started_wall, UTC),
+        "finished_at": datetime.fromtimestamp(started_wall + latency_s, UTC),
+        "prompt_hash": prompt_hash(prompt, hash_key),
+        "prompt_preview": _preview(prompt, prompt_preview_chars),
+        "final_prompt_preview": final_preview,
+        "response_preview": (
+            _preview(completion.text, response_preview_chars) if completion else None
+        ),
+        "outcome": (
+            Outcome.MITIGATED_SUCCESS if mitigated else Outcome.SUCCESS if ok else Outcome.FAILURE
+        ),
+        "error_category": (
+            error_category(result) if isinstance(result, AdaptiveMindError) else None
+        ),
+        "latency_ms": round(latency_s * 1000.0, 3),
+        "attempt_count": len(attempts),
+        "provider": completion.provider if completion else (last.provider if last else None),
+        "model": completion.model if completion else (last.model if last else None),
+        "key_id": completion.key_id if completion else (last.key_id if last else None),
+        "events": list(events),
+        "mitigation_attempted": mitigation_attempted,
+        "mitigation_succeeded": (mitigated if mitigation_attempted else None),
+        "resilience_score": resilience_score(ok, failed, mitigated),
+    }
+
+
+def _jsonable(o: object) -> object:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    return str(o)
+
+
+def to_doc(fields: dict[str, Any]) -> dict[str, Any]:
+    """The entry as JSON primitives: what is stored and what the hash covers."""
+    doc: dict[str, Any] = json.loads(json.dumps(fields, default=_jsonable))
+    return doc
+
+
+def digest(doc: dict[str, Any]) -> str:
+    """SHA-256 over the sorted-key JSON of every field but ``entry_hash``."""
+    body = {k: v for k, v in doc.items() if k != "entry_hash"}
+    data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def chain(fields: dict[str, Any], prev_hash: str) -> tuple[LedgerEntry, str]:
+    """Seal an entry onto the chain after ``prev_hash``; returns it and its stored JSON."""
+    doc = to_doc({**fields, "prev_hash": prev_hash})
+    doc["entry_hash"] = digest(doc)
+    return LedgerEntry.model_validate(doc), json.dumps(doc, ensure_ascii=False)
