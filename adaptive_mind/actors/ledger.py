@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from adaptive_mind.actors.base import BaseActor
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import LedgerConfig
-from adaptive_mind.core.ledger_entry import LedgerEntry, build_entry, chain
+from adaptive_mind.core.ledger_entry import SealedEntry, build_entry, chain
 from adaptive_mind.messages import FlushLedger, RequestFinished
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
@@ -26,7 +26,7 @@ class LedgerStore(Protocol):
 
     def head(self) -> str: ...
 
-    def append(self, batch: list[tuple[LedgerEntry, str]]) -> None: ...
+    def append(self, batch: list[SealedEntry]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -102,12 +102,12 @@ class LedgerActor(BaseActor):
         """Seal and write every pending entry; returns how many are still pending."""
         if not self._pending or self._store is None:
             return len(self._pending)
-        batch: list[tuple[LedgerEntry, str]] = []
+        batch: list[SealedEntry] = []
         prev = self._head
         for fields in self._pending:
-            entry, doc = chain(fields, prev)
-            batch.append((entry, doc))
-            prev = entry.entry_hash
+            sealed = chain(fields, prev)
+            batch.append(sealed)
+            prev = sealed.entry_hash
         try:
             self._store.append(batch)
         except Exception as exc:  # disk full, read-only file, locked database …

@@ -14,6 +14,7 @@ import hmac
 import json
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -122,6 +123,10 @@ def _preview(text: str | None, limit: int) -> str:
     return "" if limit <= 0 or text is None else text[:limit]
 
 
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
 def build_entry(
     *,
     request_id: str,
@@ -138,7 +143,7 @@ def build_entry(
     response_preview_chars: int,
     hash_key: bytes | None,
 ) -> dict[str, Any]:
-    """Every field of a :class:`LedgerEntry` except the chain hashes."""
+    """Every field of a :class:`LedgerEntry` except the chain hashes, as JSON primitives."""
     prompt = last_user_message(messages)
     ok = isinstance(result, Completion)
     completion = result if isinstance(result, Completion) else None
@@ -153,8 +158,8 @@ def build_entry(
     return {
         "request_id": request_id,
         "parent_request_id": parent_request_id,
-        "started_at": datetime.fromtimestamp(started_wall, UTC),
-        "finished_at": datetime.fromtimestamp(started_wall + latency_s, UTC),
+        "started_at": _iso(started_wall),
+        "finished_at": _iso(started_wall + latency_s),
         "prompt_hash": prompt_hash(prompt, hash_key),
         "prompt_preview": _preview(prompt, prompt_preview_chars),
         "final_prompt_preview": final_preview,
@@ -163,7 +168,7 @@ def build_entry(
         ),
         "outcome": (
             Outcome.MITIGATED_SUCCESS if mitigated else Outcome.SUCCESS if ok else Outcome.FAILURE
-        ),
+        ).value,
         "error_category": (
             error_category(result) if isinstance(result, AdaptiveMindError) else None
         ),
@@ -179,27 +184,36 @@ def build_entry(
     }
 
 
-def _jsonable(o: object) -> object:
-    if isinstance(o, datetime):
-        return o.isoformat()
-    return str(o)
+@dataclass(frozen=True, slots=True)
+class SealedEntry:
+    """An entry on the chain, ready to store: its JSON and the columns the store indexes."""
+
+    request_id: str
+    started_at: str
+    outcome: str
+    entry_hash: str
+    doc: str
+    """The entry's JSON; the hash covers every field but ``entry_hash``."""
+
+    def entry(self) -> LedgerEntry:
+        return LedgerEntry.model_validate_json(self.doc)
 
 
-def to_doc(fields: dict[str, Any]) -> dict[str, Any]:
-    """The entry as JSON primitives: what is stored and what the hash covers."""
-    doc: dict[str, Any] = json.loads(json.dumps(fields, default=_jsonable))
-    return doc
+def _canonical(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def digest(doc: dict[str, Any]) -> str:
     """SHA-256 over the sorted-key JSON of every field but ``entry_hash``."""
     body = {k: v for k, v in doc.items() if k != "entry_hash"}
-    data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
 
 
-def chain(fields: dict[str, Any], prev_hash: str) -> tuple[LedgerEntry, str]:
-    """Seal an entry onto the chain after ``prev_hash``; returns it and its stored JSON."""
-    doc = to_doc({**fields, "prev_hash": prev_hash})
-    doc["entry_hash"] = digest(doc)
-    return LedgerEntry.model_validate(doc), json.dumps(doc, ensure_ascii=False)
+def chain(fields: dict[str, Any], prev_hash: str) -> SealedEntry:
+    """Seal an entry (as built by :func:`build_entry`) onto the chain after ``prev_hash``."""
+    body = _canonical({**fields, "prev_hash": prev_hash})
+    entry_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    doc = f'{body[:-1]},"entry_hash":"{entry_hash}"}}'
+    return SealedEntry(
+        fields["request_id"], fields["started_at"], fields["outcome"], entry_hash, doc
+    )

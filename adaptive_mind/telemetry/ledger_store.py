@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from adaptive_mind.core.ledger_entry import GENESIS_HASH, LedgerEntry
+from adaptive_mind.core.ledger_entry import GENESIS_HASH, SealedEntry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -52,7 +52,7 @@ class SqliteLedgerStore:
         row = self._conn.execute("SELECT entry_hash FROM ledger_head WHERE id = 1").fetchone()
         return str(row[0]) if row else GENESIS_HASH
 
-    def append(self, batch: Sequence[tuple[LedgerEntry, str]]) -> None:
+    def append(self, batch: Sequence[SealedEntry]) -> None:
         """Write a batch in one transaction (all or nothing)."""
         if not batch:
             return
@@ -61,16 +61,13 @@ class SqliteLedgerStore:
         try:
             conn.executemany(
                 "INSERT INTO ledger (request_id, started_at, outcome, doc) VALUES (?, ?, ?, ?)",
-                [
-                    (e.request_id, e.started_at.isoformat(), e.outcome.value, doc)
-                    for e, doc in batch
-                ],
+                [(e.request_id, e.started_at, e.outcome, e.doc) for e in batch],
             )
             conn.execute(
                 "INSERT INTO ledger_head (id, entry_hash, count) VALUES (1, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET entry_hash = excluded.entry_hash, "
                 "count = ledger_head.count + ?",
-                (batch[-1][0].entry_hash, len(batch), len(batch)),
+                (batch[-1].entry_hash, len(batch), len(batch)),
             )
             conn.execute("COMMIT")
         except BaseException:

@@ -25,7 +25,8 @@ MSGS = (
 
 
 def entry(result, attempts=(), previews=(512, 1024), key=None, final=None, mitigation=False):
-    return build_entry(
+    """The entry as stored and read back (a LedgerEntry), as a dict of its fields."""
+    fields = build_entry(
         request_id="r1",
         parent_request_id=None,
         started_wall=1_700_000_000.0,
@@ -40,6 +41,7 @@ def entry(result, attempts=(), previews=(512, 1024), key=None, final=None, mitig
         response_preview_chars=previews[1],
         hash_key=key,
     )
+    return dict(chain(fields, GENESIS_HASH).entry())
 
 
 def ok(text="answer text", mitigated=False, attempts=()):
@@ -109,10 +111,27 @@ def test_score_formula():
 
 
 def test_chain_links_and_detects_edits():
-    e1, _ = chain(entry(ok()), GENESIS_HASH)
-    e2, doc2 = chain({**entry(ok()), "request_id": "r2"}, e1.entry_hash)
+    fields = build_entry(
+        request_id="r1",
+        parent_request_id=None,
+        started_wall=1.0,
+        latency_s=0.1,
+        messages=MSGS,
+        final_messages=None,
+        result=ok(),
+        attempts=(),
+        events=[],
+        mitigation_attempted=False,
+        prompt_preview_chars=5,
+        response_preview_chars=5,
+        hash_key=None,
+    )
+    s1 = chain(fields, GENESIS_HASH)
+    s2 = chain({**fields, "request_id": "r2"}, s1.entry_hash)
+    e1, e2 = s1.entry(), s2.entry()
     assert e2.prev_hash == e1.entry_hash and e1.prev_hash == GENESIS_HASH
-    d = json.loads(doc2)
+    assert e2.entry_hash == s2.entry_hash
+    d = json.loads(s2.doc)
     assert digest(d) == d["entry_hash"]
     d["outcome"] = "FAILURE"
     assert digest(d) != d["entry_hash"]
