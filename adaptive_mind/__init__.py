@@ -19,6 +19,7 @@ from adaptive_mind.errors import (
     OverloadedError,
     SystemStoppedError,
 )
+from adaptive_mind.supervision.rewriter import LLMRewriter, PromptRewriter, RewriteFailed
 from adaptive_mind.system import ActorSystem
 from adaptive_mind.telemetry.events import Event, Severity
 from adaptive_mind.telemetry.ledger_reader import Ledger, VerifyResult
@@ -38,11 +39,14 @@ __all__ = [
     "ErrorCategory",
     "Event",
     "FakeClock",
+    "LLMRewriter",
     "Ledger",
     "LedgerEntry",
     "MonotonicClock",
     "Outcome",
     "OverloadedError",
+    "PromptRewriter",
+    "RewriteFailed",
     "RuntimeConfig",
     "Severity",
     "SystemStoppedError",

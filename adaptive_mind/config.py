@@ -121,6 +121,8 @@ class ScriptRule(_Frozen):
     key: SecretStr | None = None
     """A key's secret as configured, or its key id (kept masked). None matches every key."""
     model: str | None = None
+    prompt: str | None = None
+    """Matches calls whose last user message contains this text."""
     times: int | None = Field(None, gt=0)
     """The first ``times`` matching calls use the rule; then it is spent. None: forever."""
     fail: int | str | None = None

@@ -46,6 +46,7 @@ from adaptive_mind.messages import (
 )
 from adaptive_mind.messages.request import Result, new_thread_reply
 from adaptive_mind.providers import ProviderAdapter, build_adapter
+from adaptive_mind.supervision.rewriter import LLMRewriter, PromptRewriter
 from adaptive_mind.supervision.supervisor import AbandonRequest, Shutdown, Supervisor, Tick
 from adaptive_mind.telemetry import metrics as metrics_mod
 from adaptive_mind.telemetry.bus import EventBus
@@ -95,6 +96,7 @@ class ActorSystem:
         self._metrics_server: Any = None
         self._telemetry: pykka.ActorRef[Any] | None = None
         self._ledger: pykka.ActorRef[Any] | None = None
+        self._rewriter: PromptRewriter | None = None
         self._cv = threading.Condition()
         self._in_flight = 0
         self._accepting = False
@@ -112,6 +114,7 @@ class ActorSystem:
         *,
         clock: Clock | None = None,
         ledger_store: LedgerStore | None = None,
+        rewriter: PromptRewriter | None = None,
     ) -> ActorSystem:
         """Validate ``config``, start every actor and the I/O loop, and return the system.
 
@@ -120,6 +123,8 @@ class ActorSystem:
             clock: the time source (a FakeClock in tests); monotonic by default.
             ledger_store: where ledger entries go instead of ``ledger.path`` (any object with
                 ``head()``, ``append(batch)`` and ``close()``).
+            rewriter: a custom PromptRewriter for content-policy mitigation (default: the
+                LLM rewriter configured in ``mitigation.rewriter``).
 
         Raises:
             ConfigError: the configuration is invalid.
@@ -127,6 +132,7 @@ class ActorSystem:
         if not isinstance(config, RuntimeConfig):
             config = RuntimeConfig.model_validate(config)
         system = cls(config, clock or MonotonicClock(), ledger_store)
+        system._rewriter = rewriter
         try:
             system._boot()
         except BaseException:
@@ -188,12 +194,22 @@ class ActorSystem:
                 self._events,
             )
             self._providers[name] = _ProviderRefs(provider, pool, breaker, adapter)
+        mitigation = self.config.mitigation
+        if mitigation is not None and mitigation.strategy != "propagate":
+            if self._rewriter is None and mitigation.rewriter is not None:
+                rw = mitigation.rewriter
+                self._rewriter = LLMRewriter(rw.provider, rw.model, rw.instruction)
+            if isinstance(self._rewriter, LLMRewriter):
+                self._rewriter.bind(self._rewrite_request)
         self._supervisor = Supervisor.start(
             {n: r.provider for n, r in self._providers.items()},
             self.config.request,
             self.clock,
             self._events,
             self._ledger,
+            mitigation,
+            self._rewriter,
+            self._io,
         )
         supervisor = self._supervisor
 
@@ -333,6 +349,9 @@ class ActorSystem:
             SystemStoppedError: see :mod:`adaptive_mind.errors`.
         """
         spec = self._build(messages, providers, models, deadline_s, metadata)
+        return await self._run(spec)
+
+    async def _run(self, spec: RequestSpec) -> Completion:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Result] = loop.create_future()
         self._admit(spec, AsyncioReply(loop, fut))
@@ -348,6 +367,28 @@ class ActorSystem:
         if isinstance(result, AdaptiveMindError):
             raise result
         return result
+
+    async def _rewrite_request(
+        self,
+        messages: Sequence[Any],
+        *,
+        providers: Sequence[str],
+        models: Mapping[str, Sequence[str]],
+        parent_request_id: str | None,
+        deadline_s: float | None,
+    ) -> Completion:
+        """The LLM rewriter's own request: same Supervisor, mitigation off, linked to its parent."""
+        spec = build_request(
+            self.config,
+            self.clock,
+            messages,
+            providers=providers,
+            models=models,
+            deadline_s=deadline_s,
+            parent_request_id=parent_request_id,
+            allow_mitigation=False,
+        )
+        return await self._run(spec)
 
     def complete(
         self,

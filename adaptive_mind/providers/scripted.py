@@ -23,6 +23,13 @@ _NAMED: dict[str, tuple[ErrorCategory, int | None, str]] = {
 }
 
 
+def _last_user(call: CallRequest) -> str:
+    for m in reversed(call.messages):
+        if m.role == "user":
+            return m.content
+    return ""
+
+
 @dataclass(slots=True)
 class _Rule:
     spec: ScriptRule
@@ -57,6 +64,8 @@ class ScriptedAdapter:
             if rule.key_secret is not None and rule.key_secret not in (call.key_id, secret):
                 continue
             if spec.model is not None and spec.model != call.model:
+                continue
+            if spec.prompt is not None and spec.prompt not in _last_user(call):
                 continue
             rule.used += 1
             return spec

@@ -11,7 +11,7 @@ from adaptive_mind.errors import (
     BadRequestError,
     ContentPolicyError,
 )
-from adaptive_mind.messages import Complete, ExhaustedReason, ProviderExhausted
+from adaptive_mind.messages import Complete, ExhaustedReason, ProviderExhausted, RequestSpec
 
 KEY_FAILURES = (ErrorCategory.TRANSIENT, ErrorCategory.KEY_FATAL, ErrorCategory.UNKNOWN)
 
@@ -29,6 +29,11 @@ class Flight:
     refusals: list[tuple[str, str]] = field(default_factory=list)
     failed_keys: dict[str, set[str]] = field(default_factory=dict)
     exhausted: list[ProviderExhausted] = field(default_factory=list)
+    active: RequestSpec | None = None
+    """The request as currently tried (the rewritten one after mitigation); None: the original."""
+    rewriting: object | None = None
+    """The running rewrite's future, while mitigation is in progress."""
+    mitigation_attempted: bool = False
     wake_at: float | None = None
     waited_s: float = 0.0
     events: list[dict[str, object]] = field(default_factory=list)
@@ -36,6 +41,15 @@ class Flight:
     @property
     def request_id(self) -> str:
         return self.msg.request.request_id
+
+    @property
+    def request(self) -> RequestSpec:
+        """The request to send to providers now."""
+        return self.active or self.msg.request
+
+    @property
+    def rewritten(self) -> bool:
+        return self.active is not None
 
     def note(self, kind: str, **fields: object) -> None:
         """Add a resilience event to this request's audit trail."""

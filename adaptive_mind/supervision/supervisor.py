@@ -7,6 +7,8 @@ messages, deadlines and cooldown waits are checked on a periodic ``_Tick`` sent 
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,10 +17,16 @@ from typing import Any
 import pykka
 
 from adaptive_mind.actors.base import BaseActor
-from adaptive_mind.chat import Completion
+from adaptive_mind.actors.io_loop import IoLoop
+from adaptive_mind.chat import ChatMessage, Completion
 from adaptive_mind.clock import Clock
-from adaptive_mind.config import RequestConfig
-from adaptive_mind.errors import AdaptiveMindError, DeadlineExceededError, SystemStoppedError
+from adaptive_mind.config import MitigationConfig, RequestConfig
+from adaptive_mind.errors import (
+    AdaptiveMindError,
+    ContentPolicyError,
+    DeadlineExceededError,
+    SystemStoppedError,
+)
 from adaptive_mind.messages import (
     AttemptFailed,
     CancelRequest,
@@ -30,10 +38,19 @@ from adaptive_mind.messages import (
     TryProvider,
 )
 from adaptive_mind.supervision.flight import Flight
+from adaptive_mind.supervision.rewriter import PromptRewriter, RewriteContext, run_rewrite
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
 
 Result = Completion | AdaptiveMindError
+
+
+@dataclass(frozen=True, slots=True)
+class _RewriteDone:
+    """Internal: the rewrite started for ``request_id`` finished."""
+
+    request_id: str
+    future: concurrent.futures.Future[tuple[ChatMessage, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +85,9 @@ class Supervisor(BaseActor):
         clock: Clock,
         events: EventSink,
         ledger: pykka.ActorRef[Any] | None = None,
+        mitigation: MitigationConfig | None = None,
+        rewriter: PromptRewriter | None = None,
+        io: IoLoop | None = None,
     ) -> None:
         super().__init__("system")
         self._providers = dict(providers)
@@ -75,6 +95,9 @@ class Supervisor(BaseActor):
         self._clock = clock
         self._events = events
         self._ledger = ledger
+        self._strategy = mitigation.strategy if mitigation is not None else None
+        self._rewriter = rewriter
+        self._io = io
         self._flights: dict[str, Flight] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._waiting: list[tuple[float, str]] = []
@@ -89,6 +112,7 @@ class Supervisor(BaseActor):
             AbandonRequest: self._abandon,
             Shutdown: self._shutdown,
             CountInFlight: lambda _m: len(self._flights),
+            _RewriteDone: self._rewrite_done,
         }
 
     # -- the walk -------------------------------------------------------------------------
@@ -111,7 +135,7 @@ class Supervisor(BaseActor):
         flight.current = name
         ref = self._providers[name]
         exclude = frozenset(flight.failed_keys.get(name, ()))
-        if not self.tell_safely(ref, TryProvider(flight.msg.request, exclude, self.actor_ref)):
+        if not self.tell_safely(ref, TryProvider(flight.request, exclude, self.actor_ref)):
             self._exhausted(ProviderExhausted(rid, name, ExhaustedReason.DOWN))
 
     def _attempt_failed(self, msg: AttemptFailed) -> None:
@@ -142,6 +166,7 @@ class Supervisor(BaseActor):
             latency_ms=(self._clock.now() - req.started_at) * 1000.0,
             usage=msg.usage,
             attempts=tuple(flight.attempts),
+            mitigated=flight.rewritten,
         )
         self._finish(flight, completion)
 
@@ -168,6 +193,8 @@ class Supervisor(BaseActor):
         if msg.reason is ExhaustedReason.DEADLINE:
             self._deadline(flight)
             return
+        if msg.reason is ExhaustedReason.REFUSED and self._on_refusal(flight, msg):
+            return
         flight.index += 1
         order = flight.msg.request.providers
         if flight.index < len(order):
@@ -193,6 +220,13 @@ class Supervisor(BaseActor):
 
     def _out_of_providers(self, flight: Flight) -> None:
         flight.current = None
+        if (
+            self._strategy == "failover_first"
+            and flight.refusals
+            and self._may_rewrite(flight)
+            and self._start_rewrite(flight, flight.refusals[-1][1])
+        ):
+            return
         now = self._clock.now()
         retry_at = flight.cooling_retry_at()
         if retry_at is not None and not flight.refusals:
@@ -205,6 +239,95 @@ class Supervisor(BaseActor):
                 heapq.heappush(self._waiting, (retry_at, flight.request_id))
                 return
         self._finish(flight, flight.failure())
+
+    # -- content-policy mitigation ----------------------------------------------------------
+
+    def _may_rewrite(self, flight: Flight) -> bool:
+        return (
+            self._rewriter is not None
+            and self._io is not None
+            and flight.msg.request.allow_mitigation
+            and not flight.mitigation_attempted
+        )
+
+    def _on_refusal(self, flight: Flight, msg: ProviderExhausted) -> bool:
+        """Apply the mitigation strategy to a refusal; True when it took over the request."""
+        if self._strategy == "propagate" and flight.msg.request.allow_mitigation:
+            self._finish(
+                flight,
+                ContentPolicyError(
+                    request_id=flight.request_id,
+                    attempts=flight.attempts,
+                    reasons=flight.refusals,
+                ),
+            )
+            return True
+        if self._strategy == "rewrite_first" and self._may_rewrite(flight):
+            return self._start_rewrite(flight, msg.detail)
+        return False
+
+    def _start_rewrite(self, flight: Flight, refusal: str) -> bool:
+        """Rewrite the refused prompt once, on the I/O loop; the result comes back as a message."""
+        assert self._rewriter is not None and self._io is not None
+        req = flight.msg.request
+        remaining = req.deadline.remaining(self._clock)
+        if remaining <= 0:
+            return False
+        flight.mitigation_attempted = True
+        flight.current = None
+        flight.note("mitigation.attempted", refusal=refusal)
+        self._emit_mitigation(topics.MITIGATION_ATTEMPTED, flight, refusal=refusal)
+        ctx = RewriteContext(req.request_id, remaining)
+        fut = self._io.submit(run_rewrite(self._rewriter, flight.request.messages, refusal, ctx))
+        flight.rewriting = fut
+        me, rid = self.actor_ref, req.request_id
+
+        def done(f: concurrent.futures.Future[tuple[ChatMessage, ...]]) -> None:
+            try:
+                me.tell(_RewriteDone(rid, f))
+            except pykka.ActorDeadError:
+                pass
+
+        fut.add_done_callback(done)
+        return True
+
+    def _rewrite_done(self, msg: _RewriteDone) -> None:
+        flight = self._flights.get(msg.request_id)
+        if flight is None or flight.rewriting is not msg.future:
+            return
+        flight.rewriting = None
+        fut = msg.future
+        error = (
+            "cancelled"
+            if fut.cancelled()
+            else (str(fut.exception()) or type(fut.exception()).__name__)
+            if fut.exception() is not None
+            else None
+        )
+        if error is not None:
+            flight.note("mitigation.failed", reason=error)
+            self._emit_mitigation(topics.MITIGATION_FAILED, flight, reason=error)
+            if self._strategy == "failover_first":
+                self._finish(flight, flight.failure())
+            else:  # rewrite_first: carry on down the priority list with the original prompt
+                flight.index += 1
+                self._advance(flight)
+            return
+        flight.active = dataclasses.replace(flight.msg.request, messages=fut.result())
+        flight.start_pass()
+        self._advance(flight)
+
+    def _emit_mitigation(self, topic: str, flight: Flight, **payload: object) -> None:
+        severity = Severity.WARNING if topic == topics.MITIGATION_FAILED else Severity.INFO
+        self._events.emit(
+            Event(
+                event_type=topic,
+                source="supervisor",
+                severity=severity,
+                request_id=flight.request_id,
+                payload=dict(payload),
+            )
+        )
 
     # -- time -----------------------------------------------------------------------------
 
@@ -235,6 +358,9 @@ class Supervisor(BaseActor):
         self._finish(flight, err)
 
     def _cancel_current(self, flight: Flight) -> None:
+        if isinstance(flight.rewriting, concurrent.futures.Future):
+            flight.rewriting.cancel()
+            flight.rewriting = None
         if flight.current is not None:
             self.tell_safely(self._providers[flight.current], CancelRequest(flight.request_id))
             flight.current = None
@@ -296,11 +422,26 @@ class Supervisor(BaseActor):
                 payload=payload,
             )
         )
+        if flight.rewritten:
+            if ok:
+                flight.note("mitigation.succeeded")
+                self._emit_mitigation(topics.MITIGATION_SUCCEEDED, flight)
+            else:
+                flight.note("mitigation.failed", reason="the rewritten prompt failed too")
+                self._emit_mitigation(
+                    topics.MITIGATION_FAILED, flight, reason="the rewritten prompt failed too"
+                )
         flight.msg.reply.deliver(result)
         if self._ledger is not None:
             self.tell_safely(
                 self._ledger,
                 RequestFinished(
-                    req, result, tuple(flight.attempts), tuple(flight.events), latency_s
+                    req,
+                    result,
+                    tuple(flight.attempts),
+                    tuple(flight.events),
+                    latency_s,
+                    final_messages=flight.active.messages if flight.active else None,
+                    mitigation_attempted=flight.mitigation_attempted,
                 ),
             )
