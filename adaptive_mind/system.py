@@ -2,7 +2,9 @@
 
 ``complete`` (sync) and ``acomplete`` (async) validate a request, admit it (or fail fast with
 OverloadedError), tell the Supervisor, and wait for the single answer. Nothing here holds breaker
-or key state: that lives in the actors.
+or key state: that lives in the actors. The system supervises the Supervisor itself: if it
+crashes, the requests it held fail with a clear error (and get their ledger entries) and a new
+Supervisor takes over.
 """
 
 from __future__ import annotations
@@ -18,18 +20,11 @@ from typing import Any, cast
 
 import pykka
 
-from adaptive_mind.actors.breaker import CircuitBreakerActor
+from adaptive_mind.actors.base import Wiring
+from adaptive_mind.actors.cell import ActorCell
 from adaptive_mind.actors.io_loop import IoLoop
-from adaptive_mind.actors.key_pool import KeyPoolActor
-from adaptive_mind.actors.ledger import LedgerActor, LedgerStore, LedgerTick
-from adaptive_mind.actors.provider import ProviderActor
-from adaptive_mind.actors.telemetry import (
-    Drain,
-    FlushTelemetry,
-    Subscribe,
-    TelemetryActor,
-    Unsubscribe,
-)
+from adaptive_mind.actors.ledger import LedgerStore, LedgerTick
+from adaptive_mind.actors.telemetry import Drain, FlushTelemetry, Subscribe, Unsubscribe
 from adaptive_mind.admission import build_request
 from adaptive_mind.chat import Completion
 from adaptive_mind.clock import Clock, MonotonicClock
@@ -37,20 +32,24 @@ from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.errors import AdaptiveMindError, OverloadedError, SystemStoppedError
 from adaptive_mind.messages import (
     AsyncioReply,
+    ChildFailed,
     Complete,
     FlushLedger,
     GetBreakerState,
     GetKeyStates,
     ReplyChannel,
+    RequestFinished,
     RequestSpec,
 )
 from adaptive_mind.messages.request import Result, new_thread_reply
-from adaptive_mind.providers import ProviderAdapter, build_adapter
+from adaptive_mind.supervision.chaos import Chaos
 from adaptive_mind.supervision.rewriter import LLMRewriter, PromptRewriter
 from adaptive_mind.supervision.supervisor import AbandonRequest, Shutdown, Supervisor, Tick
+from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.telemetry import metrics as metrics_mod
+from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.bus import EventBus
-from adaptive_mind.telemetry.events import Event
+from adaptive_mind.telemetry.events import Event, Severity
 from adaptive_mind.telemetry.sinks import JsonLogSink, Sink, SqliteEventSink, SubscriberSink
 
 TICK_S = 0.01
@@ -62,48 +61,47 @@ logger = logging.getLogger("adaptive_mind")
 
 @dataclass(frozen=True, slots=True)
 class _Admitted:
-    """Wraps a reply channel so the admission slot is freed when the answer is delivered."""
+    """Wraps a reply channel: the first answer is delivered and frees the admission slot."""
 
+    request: RequestSpec
     inner: ReplyChannel
     system: ActorSystem
 
     def deliver(self, result: Result) -> None:
-        try:
+        if self.system._forget(self.request.request_id):
             self.inner.deliver(result)
-        finally:
-            self.system._release_slot()
 
-
-@dataclass(frozen=True, slots=True)
-class _ProviderRefs:
-    provider: pykka.ActorRef[Any]
-    key_pool: pykka.ActorRef[Any]
-    breaker: pykka.ActorRef[Any]
-    adapter: ProviderAdapter
+    def is_open(self) -> bool:
+        return self.system._admitted(self.request.request_id)
 
 
 class ActorSystem:
     """One embedded runtime: actors, the I/O loop, admission. Use :meth:`start`."""
 
     def __init__(
-        self, config: RuntimeConfig, clock: Clock, ledger_store: LedgerStore | None = None
+        self,
+        config: RuntimeConfig,
+        clock: Clock,
+        ledger_store: LedgerStore | None = None,
+        rewriter: PromptRewriter | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self._events = EventBus(config.telemetry.buffer_size)
-        self._ledger_store = ledger_store
-        self._metrics: metrics_mod.MetricsSink | None = None
-        self._metrics_server: Any = None
-        self._telemetry: pykka.ActorRef[Any] | None = None
-        self._ledger: pykka.ActorRef[Any] | None = None
-        self._rewriter: PromptRewriter | None = None
         self._cv = threading.Condition()
-        self._in_flight = 0
+        self._requests: dict[str, _Admitted] = {}
         self._accepting = False
         self._stopped = False
         self._io = IoLoop()
-        self._providers: dict[str, _ProviderRefs] = {}
-        self._supervisor: pykka.ActorRef[Any] | None = None
+        self._bus = EventBus(config.telemetry.buffer_size)
+        self._ledger_store = ledger_store
+        self._rewriter = rewriter
+        self._metrics: metrics_mod.MetricsSink | None = None
+        self._metrics_server: Any = None
+        self._subscribers = SubscriberSink()
+        self._supervisor = ActorCell("supervisor")
+        self._tree: ActorTree | None = None
+        self.chaos = Chaos(self._cells)
+        """Chaos hooks: ``system.chaos.crash("provider:openai")``."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -131,8 +129,7 @@ class ActorSystem:
         """
         if not isinstance(config, RuntimeConfig):
             config = RuntimeConfig.model_validate(config)
-        system = cls(config, clock or MonotonicClock(), ledger_store)
-        system._rewriter = rewriter
+        system = cls(config, clock or MonotonicClock(), ledger_store, rewriter)
         try:
             system._boot()
         except BaseException:
@@ -140,7 +137,7 @@ class ActorSystem:
             raise
         return system
 
-    def _start_telemetry(self) -> None:
+    def _sinks(self) -> list[Sink]:
         tcfg = self.config.telemetry
         sinks: list[Sink] = []
         if tcfg.metrics and metrics_mod.AVAILABLE:
@@ -152,48 +149,23 @@ class ActorSystem:
             sinks.append(JsonLogSink(tcfg.log))
         if tcfg.events_db:
             sinks.append(SqliteEventSink(tcfg.events_db))
-        telemetry = TelemetryActor.start(self._events, sinks, SubscriberSink())
-        self._telemetry = telemetry
-
-        def wake() -> None:
-            telemetry.tell(Drain())
-
-        self._events.wake = wake
+        return sinks
 
     def _boot(self) -> None:
         self._io.start()
-        self._start_telemetry()
-        lcfg = self.config.ledger
-        if lcfg.enabled:
-            store = self._ledger_store
-            ledger = LedgerActor.start(
-                lcfg, self.clock, self._events, (lambda: store) if store is not None else None
-            )
-            self._ledger = ledger
-
-            def ledger_tick() -> None:
-                try:
-                    ledger.tell(LedgerTick())
-                except pykka.ActorDeadError:
-                    pass
-
-            self._io.every(min(lcfg.flush_interval_s, 1.0), ledger_tick)
-        for name, pcfg in self.config.providers.items():
-            breaker = CircuitBreakerActor.start(name, pcfg.breaker, self.clock, self._events)
-            pool = KeyPoolActor.start(name, pcfg.key_ids(name), pcfg.keys, self.clock, self._events)
-            adapter = build_adapter(name, pcfg)
-            provider = ProviderActor.start(
-                name,
-                adapter,
-                pcfg.models,
-                pcfg.timeout_s,
-                breaker,
-                pool,
-                self._io,
-                self.clock,
-                self._events,
-            )
-            self._providers[name] = _ProviderRefs(provider, pool, breaker, adapter)
+        supervisor = self._supervisor
+        tree = ActorTree(
+            self.config,
+            self.clock,
+            self._io,
+            self._bus,
+            self._sinks(),
+            self._subscribers,
+            report=supervisor.tell,
+            ledger_store=self._ledger_store,
+        )
+        self._tree = tree
+        tree.build()
         mitigation = self.config.mitigation
         if mitigation is not None and mitigation.strategy != "propagate":
             if self._rewriter is None and mitigation.rewriter is not None:
@@ -201,17 +173,8 @@ class ActorSystem:
                 self._rewriter = LLMRewriter(rw.provider, rw.model, rw.instruction)
             if isinstance(self._rewriter, LLMRewriter):
                 self._rewriter.bind(self._rewrite_request)
-        self._supervisor = Supervisor.start(
-            {n: r.provider for n, r in self._providers.items()},
-            self.config.request,
-            self.clock,
-            self._events,
-            self._ledger,
-            mitigation,
-            self._rewriter,
-            self._io,
-        )
-        supervisor = self._supervisor
+        supervisor.replace(self._start_supervisor(), [])
+        ledger = tree.ledger_cell()
 
         def tick() -> None:
             try:
@@ -220,8 +183,70 @@ class ActorSystem:
                 pass
 
         self._io.every(TICK_S, tick)
+        if ledger is not None:
+
+            def ledger_tick() -> None:
+                try:
+                    ledger.tell(LedgerTick())
+                except pykka.ActorDeadError:
+                    pass
+
+            self._io.every(min(self.config.ledger.flush_interval_s, 1.0), ledger_tick)
         with self._cv:
             self._accepting = True
+
+    def _start_supervisor(self) -> pykka.ActorRef[Any]:
+        assert self._tree is not None
+        wiring = Wiring("supervisor", self._supervisor, self._supervisor_crashed)
+        return Supervisor.start(self._tree, self._bus, self._rewriter, wiring)
+
+    def _supervisor_crashed(self, report: ChildFailed) -> None:
+        """Runs on the dead Supervisor's thread: hand the restart to the I/O loop thread."""
+        self._supervisor.mark_restarting()
+        self._io.call_soon(self._restart_supervisor, report)
+
+    def _restart_supervisor(self, report: ChildFailed) -> None:
+        """Fail what the dead Supervisor held (with ledger entries) and start a new one."""
+        with self._cv:
+            if self._stopped:
+                return
+            lost = list(self._requests.values())
+        ledger = self._tree.ledger_cell() if self._tree is not None else None
+        lost_ids = set()
+        for admitted in lost:
+            req = admitted.request
+            lost_ids.add(req.request_id)
+            err = SystemStoppedError(
+                "the supervisor crashed while holding this request; it was restarted: retry",
+                request_id=req.request_id,
+            )
+            admitted.deliver(err)
+            if ledger is not None:
+                latency = self.clock.now() - req.started_at
+                ledger.tell(
+                    RequestFinished(req, err, (), ({"type": "supervisor.crashed"},), latency)
+                )
+        try:
+            ref = self._start_supervisor()
+        except Exception:
+            logger.exception("the supervisor could not be restarted")
+            self._supervisor.mark_down()
+            return
+        keep = [
+            m
+            for m in report.leftovers
+            if isinstance(m, Complete) and m.request.request_id not in lost_ids
+        ]
+        mail = self._supervisor.replace(ref, keep)
+        del mail
+        self._bus.emit(
+            Event(
+                event_type=topics.ACTOR_RESTARTED,
+                source="system",
+                severity=Severity.WARNING,
+                payload={"actor": "supervisor", "error": report.error, "failed": len(lost)},
+            )
+        )
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -243,34 +268,43 @@ class ActorSystem:
         with self._cv:
             if self._stopped:
                 return
-            self._stopped = True
             self._accepting = False
             if timeout_s > 0:
-                self._cv.wait_for(lambda: self._in_flight == 0, timeout=timeout_s)
-        if self._supervisor is not None:
+                self._cv.wait_for(lambda: not self._requests, timeout=timeout_s)
+            self._stopped = True
+        sup = self._supervisor.ref
+        if sup is not None:
             try:
-                self._supervisor.ask(Shutdown(), timeout=_ASK_TIMEOUT_S)
+                sup.ask(Shutdown(), timeout=_ASK_TIMEOUT_S)
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass
-            self._supervisor.stop(block=True, timeout=_ASK_TIMEOUT_S)
-        if self._ledger is not None:
-            self._flush_ledger_for_stop(self._ledger)
-            self._ledger.stop(block=True, timeout=_ASK_TIMEOUT_S)
-        for refs in self._providers.values():
-            for ref in (refs.provider, refs.key_pool, refs.breaker):
-                try:
-                    ref.stop(block=True, timeout=_ASK_TIMEOUT_S)
-                except pykka.Timeout:
-                    pass
-        if self._io.loop.is_running():
-            for refs in self._providers.values():
-                try:
-                    self._io.submit(refs.adapter.aclose()).result(_ASK_TIMEOUT_S)
-                except Exception:  # closing a client must not break stop()
-                    pass
+            self._supervisor.mark_down()
+            sup.stop(block=True, timeout=_ASK_TIMEOUT_S)
+        with self._cv:  # anything the supervisor could not answer (it was down) fails here
+            orphans = list(self._requests.values())
+        for admitted in orphans:
+            admitted.deliver(
+                SystemStoppedError(
+                    "the system stopped before the request was answered",
+                    request_id=admitted.request.request_id,
+                )
+            )
+        tree = self._tree
+        if tree is not None:
+            ledger = tree.ledger_cell()
+            if ledger is not None and ledger.ref is not None:
+                self._flush_ledger_for_stop(ledger.ref)
+            names = [n for n in tree.children if n not in ("telemetry", "ledger")]
+            tree.stop(["ledger", *names], _ASK_TIMEOUT_S)
+            if self._io.loop.is_running():
+                for adapter in tree.adapters.values():
+                    try:
+                        self._io.submit(adapter.aclose()).result(_ASK_TIMEOUT_S)
+                    except Exception:
+                        pass
         self._io.stop()
-        if self._telemetry is not None:
-            self._telemetry.stop(block=True, timeout=_ASK_TIMEOUT_S)  # drains and flushes sinks
+        if tree is not None:
+            tree.stop(["telemetry"], _ASK_TIMEOUT_S)  # drains and flushes the sinks
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -278,9 +312,10 @@ class ActorSystem:
     @staticmethod
     def _flush_ledger_for_stop(ledger: pykka.ActorRef[Any]) -> None:
         """Flush until nothing is pending; a failing store gets a few quick retries."""
+        pending = 0
         for attempt in range(_STOP_FLUSH_TRIES):
             try:
-                pending = ledger.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S)
+                pending = cast(int, ledger.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S))
             except (pykka.ActorDeadError, pykka.Timeout):
                 return
             if not pending:
@@ -291,26 +326,33 @@ class ActorSystem:
     # -- requests -------------------------------------------------------------------------
 
     def _admit(self, spec: RequestSpec, reply: ReplyChannel) -> None:
+        admitted = _Admitted(spec, reply, self)
         with self._cv:
             if not self._accepting:
                 raise SystemStoppedError("the system is stopped")
             limit = self.config.request.max_in_flight
-            if self._in_flight >= limit:
+            if len(self._requests) >= limit:
                 raise OverloadedError(
                     f"request.max_in_flight ({limit}) requests are already in flight"
                 )
-            self._in_flight += 1
-        assert self._supervisor is not None
+            self._requests[spec.request_id] = admitted
         try:
-            self._supervisor.tell(Complete(spec, _Admitted(reply, self)))
+            self._supervisor.tell(Complete(spec, admitted))
         except pykka.ActorDeadError:
-            self._release_slot()
+            self._forget(spec.request_id)
             raise SystemStoppedError("the system is stopped") from None
 
-    def _release_slot(self) -> None:
+    def _admitted(self, request_id: str) -> bool:
         with self._cv:
-            self._in_flight -= 1
-            self._cv.notify_all()
+            return request_id in self._requests
+
+    def _forget(self, request_id: str) -> bool:
+        """Free a request's slot; True only the first time (so it is answered exactly once)."""
+        with self._cv:
+            found = self._requests.pop(request_id, None) is not None
+            if found and not self._requests:
+                self._cv.notify_all()
+            return found
 
     def _build(
         self,
@@ -358,11 +400,10 @@ class ActorSystem:
         try:
             result = await fut
         except asyncio.CancelledError:
-            if self._supervisor is not None:
-                try:
-                    self._supervisor.tell(AbandonRequest(spec.request_id))
-                except pykka.ActorDeadError:
-                    pass
+            try:
+                self._supervisor.tell(AbandonRequest(spec.request_id))
+            except pykka.ActorDeadError:
+                pass
             raise
         if isinstance(result, AdaptiveMindError):
             raise result
@@ -408,22 +449,38 @@ class ActorSystem:
             raise result
         return result
 
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not yet answered."""
+        with self._cv:
+            return len(self._requests)
+
     # -- observability --------------------------------------------------------------------
 
-    def _refs(self, provider: str) -> _ProviderRefs:
-        refs = self._providers.get(provider)
-        if refs is None:
+    def _cells(self) -> dict[str, ActorCell]:
+        cells = {"supervisor": self._supervisor}
+        if self._tree is not None:
+            cells.update({n: c.cell for n, c in self._tree.children.items()})
+        return cells
+
+    def actors(self) -> dict[str, str]:
+        """Every supervised actor's state: ``running``, ``restarting`` or ``down``."""
+        return {name: cell.state.value for name, cell in self._cells().items()}
+
+    def _provider_cell(self, kind: str, provider: str) -> ActorCell:
+        if provider not in self.config.providers or self._tree is None:
             raise ValueError(f"provider: '{provider}' is not configured")
-        return refs
+        return self._tree.cell(f"{kind}:{provider}")
 
     def breaker_state(self, provider: str) -> str:
         """``"closed"``, ``"open"`` or ``"half_open"``."""
-        return str(self._refs(provider).breaker.ask(GetBreakerState(), timeout=_ASK_TIMEOUT_S))
+        cell = self._provider_cell("breaker", provider)
+        return str(cell.ask(GetBreakerState(), timeout=_ASK_TIMEOUT_S))
 
     def key_states(self, provider: str) -> list[dict[str, Any]]:
         """Every key's ``{key_id, state, cooldown_until, failures}`` (never a secret)."""
-        states = self._refs(provider).key_pool.ask(GetKeyStates(), timeout=_ASK_TIMEOUT_S)
-        return list(states)
+        cell = self._provider_cell("key_pool", provider)
+        return list(cell.ask(GetKeyStates(), timeout=_ASK_TIMEOUT_S))
 
     def subscribe(
         self, callback: Callable[[Event], object], topics: Iterable[str] | None = None
@@ -433,11 +490,10 @@ class ActorSystem:
         Callbacks run on the telemetry thread; one that raises is logged and skipped. Returns a
         function that unsubscribes.
         """
-        assert self._telemetry is not None
-        telemetry = self._telemetry
+        cell = self._cells()["telemetry"]
         sid = cast(
             int,
-            telemetry.ask(
+            cell.ask(
                 Subscribe(callback, frozenset(topics) if topics is not None else None),
                 timeout=_ASK_TIMEOUT_S,
             ),
@@ -445,7 +501,7 @@ class ActorSystem:
 
         def unsubscribe() -> None:
             try:
-                telemetry.tell(Unsubscribe(sid))
+                cell.tell(Unsubscribe(sid))
             except pykka.ActorDeadError:
                 pass
 
@@ -453,10 +509,10 @@ class ActorSystem:
 
     def flush(self) -> None:
         """Write pending ledger entries and deliver pending events now (for tests and tools)."""
-        if self._ledger is not None:
-            self._ledger.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S)
-        if self._telemetry is not None:
-            self._telemetry.ask(FlushTelemetry(), timeout=_ASK_TIMEOUT_S)
+        cells = self._cells()
+        if "ledger" in cells:
+            cells["ledger"].ask(FlushLedger(), timeout=_ASK_TIMEOUT_S)
+        cells["telemetry"].ask(FlushTelemetry(), timeout=_ASK_TIMEOUT_S)
 
     def metrics_text(self) -> str:
         """Prometheus exposition text.
@@ -470,19 +526,17 @@ class ActorSystem:
                 "metrics are unavailable: install adaptive-mind[metrics] and keep "
                 "telemetry.metrics on"
             )
-        if self._telemetry is not None and self._telemetry.is_alive():
-            try:  # deliver what is already published, so the text is current
-                self._telemetry.ask(Drain(), timeout=_ASK_TIMEOUT_S)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                pass
-        with self._cv:
-            self._metrics.in_flight.set(self._in_flight)
+        try:  # deliver what is already published, so the text is current
+            self._cells()["telemetry"].ask(Drain(), timeout=_ASK_TIMEOUT_S)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            pass
+        self._metrics.in_flight.set(self.in_flight)
         return self._metrics.text()
 
     @property
     def events_dropped(self) -> int:
         """Events dropped because the telemetry buffer overflowed."""
-        return self._events.dropped_total
+        return self._bus.dropped_total
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"

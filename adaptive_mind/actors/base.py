@@ -1,27 +1,63 @@
-"""The common shell of every actor: a named thread and strict message dispatch."""
+"""The common shell of every actor: a named thread, strict dispatch, crash reporting, chaos."""
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
 
 import pykka
+
+from adaptive_mind.messages import ChildFailed, Crash
+from adaptive_mind.messages.address import Address
+
+logger = logging.getLogger("adaptive_mind.actors")
+
+
+CrashReporter = Callable[[ChildFailed], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """How an actor is supervised: its name, its stable address and whom to tell if it dies."""
+
+    name: str
+    address: Address | None = None
+    on_crash: CrashReporter | None = None
+
+
+class ChaosCrash(RuntimeError):
+    """Raised inside an actor on purpose by ``system.chaos.crash``."""
 
 
 class BaseActor(pykka.ThreadingActor):
     """A pykka actor that dispatches on message type and treats unknown messages as bugs.
 
-    Subclasses fill ``handlers`` via :meth:`_handlers`. ``on_start`` runs on the actor's own
-    thread and names it (``KeyPoolActor-openai``) so thread dumps are readable.
+    Lifecycle hooks (pykka runs them on the actor's own thread):
+
+    - ``on_start`` names the thread (``KeyPoolActor-openai``) so thread dumps are readable.
+    - ``on_failure`` runs when a handler raised (the actor is stopping): it collects the mail
+      still in the inbox (pykka would drop it) and reports a :class:`ChildFailed` with a
+      :meth:`snapshot` of its state, so a replacement can take over. It never raises.
     """
 
-    kind: ClassVar[str] = "actor"
-
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, wiring: Wiring | None = None) -> None:
         super().__init__()
         self.label = label
+        self.name = wiring.name if wiring is not None else label
+        self._address = wiring.address if wiring is not None else None
+        self._on_crash = wiring.on_crash if wiring is not None else None
         self._dispatch: dict[type, Callable[[Any], Any]] = self._handlers()
+        self._dispatch[Crash] = self._crash
+
+    @property
+    def address(self) -> Address:
+        """Where others should answer this actor (its cell: stable across restarts)."""
+        return self._address if self._address is not None else self.actor_ref
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         raise NotImplementedError
@@ -35,8 +71,50 @@ class BaseActor(pykka.ThreadingActor):
             raise TypeError(f"{type(self).__name__}-{self.label}: unexpected message {message!r}")
         return handler(message)
 
-    def tell_safely(self, ref: pykka.ActorRef[Any], message: object) -> bool:
-        """Tell ``ref`` unless it is dead (shutting down); returns whether it was delivered."""
+    def _crash(self, _msg: Crash) -> None:
+        raise ChaosCrash(f"chaos: {self.name} crashed on purpose")
+
+    def snapshot(self) -> Any:
+        """State a replacement should start from (None: start fresh)."""
+        return None
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        leftovers: list[Any] = []
+        while True:
+            try:
+                envelope = self.actor_inbox.get_nowait()  # type: ignore[attr-defined]
+            except queue.Empty:
+                break
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception(
+                    (pykka.ActorDeadError, pykka.ActorDeadError(f"{self.name} crashed"), None)
+                )
+            elif not isinstance(envelope.message, pykka.messages._ActorStop):
+                leftovers.append(envelope.message)
+        try:
+            snapshot = self.snapshot()
+        except Exception:  # a corrupt state: the replacement starts from defaults
+            logger.exception("%s: snapshot failed", self.name)
+            snapshot = None
+        report = ChildFailed(
+            self.name,
+            f"{exception_type.__name__ if exception_type else '?'}: {exception_value}",
+            tuple(leftovers),
+            snapshot,
+        )
+        if self._on_crash is not None:
+            try:
+                self._on_crash(report)
+            except Exception:
+                logger.exception("%s: could not report its crash", self.name)
+
+    def tell_safely(self, ref: Address, message: object) -> bool:
+        """Tell ``ref`` unless it is down (or stopping); returns whether it was accepted."""
         try:
             ref.tell(message)
         except pykka.ActorDeadError:

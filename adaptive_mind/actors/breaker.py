@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import BreakerConfig
 from adaptive_mind.core.breaker import Breaker, Transition, verdict_for
@@ -31,13 +31,15 @@ class CircuitBreakerActor(BaseActor):
         events: EventSink,
         *,
         start_open_for: float | None = None,
+        generation: int = 0,
+        wiring: Wiring | None = None,
     ) -> None:
-        super().__init__(provider)
+        super().__init__(provider, wiring)
         self._provider = provider
         self._cfg = config
         self._events = events
         self._clock = clock
-        self.core = Breaker(config, clock, start_open_for=start_open_for)
+        self.core = Breaker(config, clock, start_open_for=start_open_for, generation=generation)
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -46,6 +48,10 @@ class CircuitBreakerActor(BaseActor):
             RecordOutcome: self._record,
             GetBreakerState: lambda _m: self.core.state.value,
         }
+
+    def snapshot(self) -> int:
+        """The trip generation: a replacement starts past it, so old permits read as stale."""
+        return self.core.generation
 
     def _publish(self, transitions: list[Transition]) -> None:
         for t in transitions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 from adaptive_mind.core.key_pool import KeyPool, Lease
@@ -31,12 +31,17 @@ class KeyPoolActor(BaseActor):
         config: KeyPoolConfig,
         clock: Clock,
         events: EventSink,
+        *,
+        restore: list[dict[str, Any]] | None = None,
+        wiring: Wiring | None = None,
     ) -> None:
-        super().__init__(provider)
+        super().__init__(provider, wiring)
         self._provider = provider
         self._clock = clock
         self._events = events
         self.core = KeyPool(key_ids, config, clock)
+        if restore:
+            self.core.restore(restore)
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -45,6 +50,10 @@ class KeyPoolActor(BaseActor):
             ReleaseKey: self._release,
             GetKeyStates: self._states,
         }
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every key's health, so a replacement keeps cooling and disabled keys out."""
+        return self.core.snapshot()
 
     def _lease(self, msg: LeaseKey) -> None:
         got = self.core.lease(msg.exclude, msg.prefer)

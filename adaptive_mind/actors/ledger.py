@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import LedgerConfig
 from adaptive_mind.core.ledger_entry import SealedEntry, build_entry, chain
@@ -45,15 +45,18 @@ class LedgerActor(BaseActor):
         clock: Clock,
         events: EventSink,
         store_factory: Callable[[], LedgerStore] | None = None,
+        *,
+        pending: list[dict[str, Any]] | None = None,
+        wiring: Wiring | None = None,
     ) -> None:
-        super().__init__("ledger")
+        super().__init__("ledger", wiring)
         self._cfg = config
         self._clock = clock
         self._events = events
         self._factory = store_factory or (lambda: SqliteLedgerStore(config.path))
         self._store: LedgerStore | None = None
         self._head = ""
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = list(pending or [])
         self._oldest = 0.0
         self._failing = False
         self._key = config.hash_key.get_secret_value().encode() if config.hash_key else None
@@ -63,6 +66,18 @@ class LedgerActor(BaseActor):
         super().on_start()
         self._store = self._factory()  # opened on the actor's own thread
         self._head = self._store.head()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Entries not yet confirmed by the store: the replacement writes them."""
+        return list(self._pending)
+
+    def on_failure(self, *exc_info: Any) -> None:
+        super().on_failure(*exc_info)
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:
+                pass
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {

@@ -17,7 +17,7 @@ from typing import Any
 
 import pykka
 
-from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.chat import Attempt, ErrorCategory
 from adaptive_mind.clock import Clock
@@ -42,6 +42,7 @@ from adaptive_mind.messages import (
     ReportKeyOutcome,
     TryProvider,
 )
+from adaptive_mind.messages.address import Address
 from adaptive_mind.providers.base import (
     CallFailure,
     CallRequest,
@@ -67,6 +68,8 @@ class _CallDone:
 
     request_id: str
     future: concurrent.futures.Future[CallResult]
+    lease: Lease
+    permit: Permit
 
 
 @dataclass(slots=True)
@@ -97,13 +100,14 @@ class ProviderActor(BaseActor):
         adapter: ProviderAdapter,
         models: tuple[str, ...],
         timeout_s: float,
-        breaker: pykka.ActorRef[Any],
-        key_pool: pykka.ActorRef[Any],
+        breaker: Address,
+        key_pool: Address,
         io: IoLoop,
         clock: Clock,
         events: EventSink,
+        wiring: Wiring | None = None,
     ) -> None:
-        super().__init__(provider)
+        super().__init__(provider, wiring)
         self._provider = provider
         self._adapter = adapter
         self._models = models
@@ -149,10 +153,9 @@ class ProviderActor(BaseActor):
         walk.permit = walk.lease = None
         walk.denied = None
         walk.no_key = None
-        self.tell_safely(self._breaker, AcquirePermit(rid, self.actor_ref))
-        self.tell_safely(
-            self._key_pool, LeaseKey(rid, frozenset(walk.exclude), self.actor_ref, walk.prefer)
-        )
+        me = self.address
+        self.tell_safely(self._breaker, AcquirePermit(rid, me))
+        self.tell_safely(self._key_pool, LeaseKey(rid, frozenset(walk.exclude), me, walk.prefer))
 
     def _acquiring(self, rid: str) -> _Walk | None:
         walk = self._walks.get(rid)
@@ -230,11 +233,11 @@ class ProviderActor(BaseActor):
         walk.started = self._clock.now()
         fut = self._io.submit(run_guarded(self._adapter, call))
         walk.call = fut
-        me = self.actor_ref
+        me = self.address
 
         def done(f: concurrent.futures.Future[CallResult]) -> None:
             try:
-                me.tell(_CallDone(rid, f))
+                me.tell(_CallDone(rid, f, lease, permit))
             except pykka.ActorDeadError:
                 pass  # stopping: the lease dies with the pool
 
@@ -244,6 +247,8 @@ class ProviderActor(BaseActor):
         rid = msg.request_id
         walk = self._walks.get(rid)
         if walk is None or walk.lease is None or walk.permit is None or walk.call is not msg.future:
+            # A call started before this actor was restarted: give its lease and permit back.
+            self._release(msg.lease, msg.permit)
             return
         lease, permit = walk.lease, walk.permit
         walk.call = None
@@ -313,7 +318,7 @@ class ProviderActor(BaseActor):
             walk.stage = _Stage.VERDICT
             self.tell_safely(
                 self._key_pool,
-                ReportKeyOutcome(lease, result.category, result.retry_after_s, rid, self.actor_ref),
+                ReportKeyOutcome(lease, result.category, result.retry_after_s, rid, self.address),
             )
             return
         self.tell_safely(self._key_pool, ReportKeyOutcome(lease, result.category))
@@ -399,6 +404,10 @@ class ProviderActor(BaseActor):
             walk.msg.reply_to,
             ProviderExhausted(rid, self._provider, reason, detail, retry_at, cooling),
         )
+
+    def snapshot(self) -> list[str]:
+        """The requests it was walking: the Supervisor re-routes them."""
+        return [rid for rid, w in self._walks.items() if not w.cancelled]
 
     def on_stop(self) -> None:
         for walk in self._walks.values():

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adaptive_mind.actors.base import BaseActor
+from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.events import Event, Severity
@@ -42,8 +42,14 @@ class FlushTelemetry:
 class TelemetryActor(BaseActor):
     """Owns the sinks; a failing sink is logged and the others still get the events."""
 
-    def __init__(self, bus: EventBus, sinks: Sequence[Sink], subscribers: SubscriberSink) -> None:
-        super().__init__("telemetry")
+    def __init__(
+        self,
+        bus: EventBus,
+        sinks: Sequence[Sink],
+        subscribers: SubscriberSink,
+        wiring: Wiring | None = None,
+    ) -> None:
+        super().__init__("telemetry", wiring)
         self._bus = bus
         self._sinks = [subscribers, *sinks]
         self._subscribers = subscribers

@@ -54,7 +54,12 @@ class Breaker:
     """One provider's circuit breaker."""
 
     def __init__(
-        self, config: BreakerConfig, clock: Clock, *, start_open_for: float | None = None
+        self,
+        config: BreakerConfig,
+        clock: Clock,
+        *,
+        start_open_for: float | None = None,
+        generation: int = 0,
     ) -> None:
         self._cfg = config
         self._clock = clock
@@ -63,7 +68,7 @@ class Breaker:
         self._reset_timeout = config.reset_timeout_s
         self._open_until = 0.0
         self._probes_out = 0
-        self._generation = 0
+        self._generation = generation
         if start_open_for is not None:
             self._trip(start_open_for)
 
@@ -77,6 +82,10 @@ class Breaker:
     @property
     def open_until(self) -> float | None:
         return self._open_until if self._state is BreakerState.OPEN else None
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     @property
     def consecutive_failures(self) -> int:

@@ -16,6 +16,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
@@ -225,6 +226,36 @@ class KeyPool:
         if independent:
             key.epoch += 1
         return Outcome(independent)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every key's health as plain data (no secrets: the pool never has any)."""
+        return [
+            {
+                "key_id": k.key_id,
+                "cooling_until": k.cooling_until,
+                "disabled_until": k.disabled_until,
+                "streak": k.streak,
+                "epoch": k.epoch,
+                "probation": k.probation,
+                "failure_times": list(k.failure_times),
+                "in_flight": k.in_flight,
+            }
+            for k in self._keys.values()
+        ]
+
+    def restore(self, snapshot: list[dict[str, Any]]) -> None:
+        """Take over a crashed pool's key health; epochs move on so old leases read as stale."""
+        for s in snapshot:
+            key = self._keys.get(str(s.get("key_id")))
+            if key is None:
+                continue
+            key.cooling_until = float(s.get("cooling_until", 0.0))
+            key.disabled_until = float(s.get("disabled_until", 0.0))
+            key.streak = int(s.get("streak", 0))
+            key.epoch = int(s.get("epoch", 0)) + 1
+            key.probation = bool(s.get("probation", False))
+            key.failure_times = deque(float(t) for t in s.get("failure_times", ()))
+            key.in_flight = int(s.get("in_flight", 0))
 
     def release(self, lease: Lease) -> None:
         """Return a lease whose attempt was cancelled or never made: no verdict on the key."""

@@ -36,13 +36,16 @@ from adaptive_mind.messages.request import (
     RequestSpec,
     ThreadReply,
 )
+from adaptive_mind.messages.supervision import ChildFailed, Crash
 
 __all__ = [
     "AcquirePermit",
     "AsyncioReply",
     "AttemptFailed",
     "CancelRequest",
+    "ChildFailed",
     "Complete",
+    "Crash",
     "ExhaustedReason",
     "FlushLedger",
     "GetBreakerState",

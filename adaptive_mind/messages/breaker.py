@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from pykka import ActorRef
 
 from adaptive_mind.core.breaker import Permit
+from adaptive_mind.messages.address import Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +13,7 @@ class AcquirePermit:
     """Ask for a permit for one call of ``request_id``; answered to ``reply_to``."""
 
     request_id: str
-    reply_to: ActorRef[Any]
+    reply_to: Address
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from pykka import ActorRef
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.core.key_pool import Lease
+from adaptive_mind.messages.address import Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +15,7 @@ class LeaseKey:
 
     request_id: str
     exclude: frozenset[str]
-    reply_to: ActorRef[Any]
+    reply_to: Address
     prefer: str | None = None
     """A key to lease if it is leasable (the one that just answered a MODEL error)."""
 
@@ -53,7 +51,7 @@ class ReportKeyOutcome:
     category: ErrorCategory | None
     retry_after_s: float | None = None
     request_id: str = ""
-    reply_to: ActorRef[Any] | None = None
+    reply_to: Address | None = None
 
 
 @dataclass(frozen=True, slots=True)

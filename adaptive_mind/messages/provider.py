@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-from pykka import ActorRef
 
 from adaptive_mind.chat import Attempt, Usage
+from adaptive_mind.messages.address import Address
 from adaptive_mind.messages.request import RequestSpec
 
 
@@ -22,6 +20,7 @@ class ExhaustedReason(StrEnum):
     BAD_REQUEST = "bad request"  # the request is invalid; stop everything
     DEADLINE = "deadline"  # the request's deadline passed
     DOWN = "provider down"  # the provider is marked down by supervision
+    CRASHED = "provider actor crashed"  # its actor crashed mid-walk; it was restarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +30,7 @@ class TryProvider:
     request: RequestSpec
     exclude_keys: frozenset[str]
     """Keys this request has already failed on."""
-    reply_to: ActorRef[Any]
+    reply_to: Address
 
 
 @dataclass(frozen=True, slots=True)

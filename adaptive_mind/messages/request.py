@@ -20,6 +20,10 @@ class ReplyChannel(Protocol):
 
     def deliver(self, result: Result) -> None: ...
 
+    def is_open(self) -> bool:
+        """False once answered (or abandoned): a Supervisor drops such requests unseen."""
+        ...
+
 
 def _set_if_not_done(fut: asyncio.Future[Result], value: Result) -> None:
     if not fut.done():  # the caller may have been cancelled
@@ -33,6 +37,9 @@ class AsyncioReply:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Result]
 
+    def is_open(self) -> bool:
+        return not self.future.done()
+
     def deliver(self, result: Result) -> None:
         try:
             self.loop.call_soon_threadsafe(_set_if_not_done, self.future, result)
@@ -45,6 +52,9 @@ class ThreadReply:
     """Answers a :class:`concurrent.futures.Future` (the sync facade waits on it)."""
 
     future: concurrent.futures.Future[Result]
+
+    def is_open(self) -> bool:
+        return not self.future.done()
 
     def deliver(self, result: Result) -> None:
         if not self.future.done():

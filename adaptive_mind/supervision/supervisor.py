@@ -10,17 +10,15 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import heapq
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
-from adaptive_mind.actors.base import BaseActor
-from adaptive_mind.actors.io_loop import IoLoop
+from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.chat import ChatMessage, Completion
-from adaptive_mind.clock import Clock
-from adaptive_mind.config import MitigationConfig, RequestConfig
 from adaptive_mind.errors import (
     AdaptiveMindError,
     ContentPolicyError,
@@ -30,6 +28,7 @@ from adaptive_mind.errors import (
 from adaptive_mind.messages import (
     AttemptFailed,
     CancelRequest,
+    ChildFailed,
     Complete,
     ExhaustedReason,
     ProviderExhausted,
@@ -37,12 +36,15 @@ from adaptive_mind.messages import (
     RequestFinished,
     TryProvider,
 )
+from adaptive_mind.messages.address import Address
 from adaptive_mind.supervision.flight import Flight
 from adaptive_mind.supervision.rewriter import PromptRewriter, RewriteContext, run_rewrite
+from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
 
 Result = Completion | AdaptiveMindError
+logger = logging.getLogger("adaptive_mind.supervision")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +82,20 @@ class Supervisor(BaseActor):
 
     def __init__(
         self,
-        providers: Mapping[str, pykka.ActorRef[Any]],
-        request_config: RequestConfig,
-        clock: Clock,
+        tree: ActorTree,
         events: EventSink,
-        ledger: pykka.ActorRef[Any] | None = None,
-        mitigation: MitigationConfig | None = None,
         rewriter: PromptRewriter | None = None,
-        io: IoLoop | None = None,
+        wiring: Wiring | None = None,
     ) -> None:
-        super().__init__("system")
-        self._providers = dict(providers)
-        self._cfg = request_config
-        self._clock = clock
+        super().__init__("system", wiring)
+        self._tree = tree
+        self._providers: dict[str, Address] = dict(tree.provider_cells())
+        self._cfg = tree.config.request
+        self._clock = tree.clock
         self._events = events
-        self._ledger = ledger
+        self._ledger = tree.ledger_cell()
+        mitigation = tree.config.mitigation
+        io = tree.io
         self._strategy = mitigation.strategy if mitigation is not None else None
         self._rewriter = rewriter
         self._io = io
@@ -113,11 +114,14 @@ class Supervisor(BaseActor):
             Shutdown: self._shutdown,
             CountInFlight: lambda _m: len(self._flights),
             _RewriteDone: self._rewrite_done,
+            ChildFailed: self._child_failed,
         }
 
     # -- the walk -------------------------------------------------------------------------
 
     def _complete(self, msg: Complete) -> None:
+        if not msg.reply.is_open():
+            return  # answered already (e.g. failed when a previous Supervisor crashed)
         flight = Flight(msg)
         rid = flight.request_id
         self._flights[rid] = flight
@@ -135,7 +139,9 @@ class Supervisor(BaseActor):
         flight.current = name
         ref = self._providers[name]
         exclude = frozenset(flight.failed_keys.get(name, ()))
-        if not self.tell_safely(ref, TryProvider(flight.request, exclude, self.actor_ref)):
+        if name in self._tree.down or not self.tell_safely(
+            ref, TryProvider(flight.request, exclude, self.address)
+        ):
             self._exhausted(ProviderExhausted(rid, name, ExhaustedReason.DOWN))
 
     def _attempt_failed(self, msg: AttemptFailed) -> None:
@@ -180,6 +186,8 @@ class Supervisor(BaseActor):
             skipped = "circuit open"
         elif msg.reason is ExhaustedReason.DOWN:
             skipped = "provider down"
+        elif msg.reason is ExhaustedReason.CRASHED:
+            skipped = "provider actor crashed"
         elif msg.reason is ExhaustedReason.NO_KEYS and not any(
             a.provider == msg.provider for a in flight.attempts
         ):
@@ -280,7 +288,7 @@ class Supervisor(BaseActor):
         ctx = RewriteContext(req.request_id, remaining)
         fut = self._io.submit(run_rewrite(self._rewriter, flight.request.messages, refusal, ctx))
         flight.rewriting = fut
-        me, rid = self.actor_ref, req.request_id
+        me, rid = self.address, req.request_id
 
         def done(f: concurrent.futures.Future[tuple[ChatMessage, ...]]) -> None:
             try:
@@ -326,6 +334,51 @@ class Supervisor(BaseActor):
                 severity=severity,
                 request_id=flight.request_id,
                 payload=dict(payload),
+            )
+        )
+
+    # -- supervision ------------------------------------------------------------------------
+
+    def _child_failed(self, report: ChildFailed) -> None:
+        """Restart a crashed child (or mark it down past the restart limit) and re-route."""
+        child = self._tree.children.get(report.name)
+        if child is None or child.cell.state.value == "down":
+            return
+        child.cell.mark_restarting()
+        if self._tree.intensity.allow(report.name):
+            try:
+                ref = child.start(report.snapshot)
+            except Exception as exc:  # cannot even start it: treat as past the limit
+                logger.exception("restarting %s failed", report.name)
+                report = ChildFailed(report.name, f"restart failed: {exc}", report.leftovers, None)
+            else:
+                delivered = child.cell.replace(ref, list(report.leftovers))
+                self._emit_actor(topics.ACTOR_RESTARTED, report, Severity.WARNING)
+                if child.kind == "provider" and child.provider is not None:
+                    resent = {m.request.request_id for m in delivered if isinstance(m, TryProvider)}
+                    lost = [rid for rid in report.snapshot or () if rid not in resent]
+                    self._reroute(child.provider, lost, ExhaustedReason.CRASHED)
+                return
+        child.cell.mark_down()
+        self._emit_actor(topics.ACTOR_DOWN, report, Severity.CRITICAL)
+        if child.provider is not None:
+            self._tree.down.add(child.provider)
+            held = [f.request_id for f in self._flights.values() if f.current == child.provider]
+            self._reroute(child.provider, held, ExhaustedReason.DOWN)
+
+    def _reroute(self, provider: str, request_ids: list[str], reason: ExhaustedReason) -> None:
+        for rid in request_ids:
+            flight = self._flights.get(rid)
+            if flight is not None and flight.current == provider:
+                self._exhausted(ProviderExhausted(rid, provider, reason))
+
+    def _emit_actor(self, topic: str, report: ChildFailed, severity: Severity) -> None:
+        self._events.emit(
+            Event(
+                event_type=topic,
+                source="supervisor",
+                severity=severity,
+                payload={"actor": report.name, "error": report.error},
             )
         )
 

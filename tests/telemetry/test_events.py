@@ -66,7 +66,7 @@ def test_flooding_the_bus_counts_drops(start):
     dropped = []
     system.subscribe(dropped.append, topics=[topics.EVENTS_DROPPED])
     for i in range(300):
-        system._events.emit(Event(event_type="flood", source="test", payload={"i": i}))
+        system._bus.emit(Event(event_type="flood", source="test", payload={"i": i}))
     system.flush()
     assert system.events_dropped > 0
     assert sum(e.payload["dropped"] for e in dropped) == system.events_dropped

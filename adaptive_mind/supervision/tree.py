@@ -1,0 +1,179 @@
+"""The supervision tree: every supervised actor, its stable cell, and how to (re)start it.
+
+The ActorSystem builds one tree; the (live) Supervisor restarts its children through it. Each
+child is started with a :class:`~adaptive_mind.actors.base.Wiring` naming it, giving its cell as
+its address, and reporting its crash to the Supervisor's cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from adaptive_mind.actors.base import CrashReporter, Wiring
+from adaptive_mind.actors.breaker import CircuitBreakerActor
+from adaptive_mind.actors.cell import ActorCell, CellState
+from adaptive_mind.actors.io_loop import IoLoop
+from adaptive_mind.actors.key_pool import KeyPoolActor
+from adaptive_mind.actors.ledger import LedgerActor, LedgerStore
+from adaptive_mind.actors.provider import ProviderActor
+from adaptive_mind.actors.telemetry import Drain, TelemetryActor
+from adaptive_mind.clock import Clock
+from adaptive_mind.config import ProviderConfig, RuntimeConfig
+from adaptive_mind.core.restart import RestartIntensity
+from adaptive_mind.providers import ProviderAdapter, build_adapter
+from adaptive_mind.telemetry.bus import EventBus
+from adaptive_mind.telemetry.sinks import Sink, SubscriberSink
+
+RESTARTED_BREAKER_OPEN_S = 1.0
+"""A restarted breaker starts OPEN for at most this long, then probes (its state is unknown)."""
+
+
+@dataclass
+class Child:
+    """One supervised actor."""
+
+    name: str
+    kind: str
+    cell: ActorCell
+    start: Callable[[Any], pykka.ActorRef[Any]]
+    """Start a fresh actor from a snapshot (None: from defaults)."""
+    provider: str | None = None
+    """The provider it serves (its failure beyond the restart limit takes the provider down)."""
+
+
+@dataclass
+class ActorTree:
+    """The system's actors below the Supervisor, and the facts the Supervisor needs about them."""
+
+    config: RuntimeConfig
+    clock: Clock
+    io: IoLoop
+    bus: EventBus
+    sinks: list[Sink]
+    subscribers: SubscriberSink
+    report: CrashReporter
+    ledger_store: LedgerStore | None = None
+    children: dict[str, Child] = field(default_factory=dict)
+    adapters: dict[str, ProviderAdapter] = field(default_factory=dict)
+    down: set[str] = field(default_factory=set)
+    """Providers marked down (a part of them passed its restart limit)."""
+
+    def __post_init__(self) -> None:
+        sup = self.config.supervision
+        self.intensity = RestartIntensity(sup.max_restarts, sup.within_s, self.clock)
+
+    def _wiring(self, name: str, cell: ActorCell) -> Wiring:
+        return Wiring(name=name, address=cell, on_crash=self.report)
+
+    def _add(
+        self,
+        name: str,
+        kind: str,
+        start: Callable[[Any, Wiring], pykka.ActorRef[Any]],
+        provider: str | None = None,
+    ) -> ActorCell:
+        cell = ActorCell(name)
+        wiring = self._wiring(name, cell)
+        child = Child(name, kind, cell, lambda snap: start(snap, wiring), provider)
+        self.children[name] = child
+        cell.replace(child.start(None), [])
+        return cell
+
+    def build(self) -> None:
+        """Start every child actor (telemetry first, so the others can publish)."""
+        clock, bus = self.clock, self.bus
+        tel = self._add(
+            "telemetry",
+            "telemetry",
+            lambda _s, w: TelemetryActor.start(bus, self.sinks, self.subscribers, wiring=w),
+        )
+        self.bus.wake = lambda: tel.tell(Drain())
+        lcfg = self.config.ledger
+        if lcfg.enabled:
+            store = self.ledger_store
+            factory = (lambda: store) if store is not None else None
+            self._add(
+                "ledger",
+                "ledger",
+                lambda snap, w: LedgerActor.start(
+                    lcfg, clock, bus, factory, pending=snap, wiring=w
+                ),
+            )
+        for name, pcfg in self.config.providers.items():
+            self._add_provider(name, pcfg)
+
+    def _add_provider(self, name: str, pcfg: ProviderConfig) -> None:
+        clock, bus, io = self.clock, self.bus, self.io
+        bcfg, kcfg, key_ids = pcfg.breaker, pcfg.keys, pcfg.key_ids(name)
+
+        def start_breaker(snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
+            restarted = snap is not None
+            return CircuitBreakerActor.start(
+                name,
+                bcfg,
+                clock,
+                bus,
+                start_open_for=(
+                    min(RESTARTED_BREAKER_OPEN_S, bcfg.reset_timeout_s) if restarted else None
+                ),
+                generation=int(snap) + 1 if restarted else 0,
+                wiring=w,
+            )
+
+        def start_pool(snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
+            return KeyPoolActor.start(name, key_ids, kcfg, clock, bus, restore=snap, wiring=w)
+
+        breaker = self._add(f"breaker:{name}", "breaker", start_breaker, provider=name)
+        pool = self._add(f"key_pool:{name}", "key_pool", start_pool, provider=name)
+        adapter = build_adapter(name, pcfg)
+        self.adapters[name] = adapter
+
+        def start_provider(_snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
+            return ProviderActor.start(
+                name,
+                adapter,
+                pcfg.models,
+                pcfg.timeout_s,
+                breaker,
+                pool,
+                io,
+                clock,
+                bus,
+                wiring=w,
+            )
+
+        self._add(f"provider:{name}", "provider", start_provider, provider=name)
+
+    def cell(self, name: str) -> ActorCell:
+        return self.children[name].cell
+
+    def provider_cells(self) -> dict[str, ActorCell]:
+        return {n: self.cell(f"provider:{n}") for n in self.config.providers}
+
+    def ledger_cell(self) -> ActorCell | None:
+        child = self.children.get("ledger")
+        return child.cell if child is not None else None
+
+    def states(self) -> dict[str, str]:
+        return {name: child.cell.state.value for name, child in self.children.items()}
+
+    def stop(self, names: list[str], timeout_s: float) -> None:
+        """Stop the named children (in order) and mark their cells down."""
+        for name in names:
+            child = self.children.get(name)
+            if child is None:
+                continue
+            ref = child.cell.ref
+            child.cell.mark_down()
+            if ref is not None:
+                try:
+                    ref.stop(block=True, timeout=timeout_s)
+                except pykka.Timeout:
+                    pass
+
+    def is_down(self, name: str) -> bool:
+        return self.children[name].cell.state is CellState.DOWN

@@ -1,0 +1,157 @@
+"""Supervision: crashed actors come back, restart limits take a provider down, nothing is lost."""
+
+import asyncio
+
+import pytest
+
+import adaptive_mind as am
+from adaptive_mind.telemetry import topics
+from tests.helpers import USER, scripted, wait_until
+
+KINDS = ["provider:a", "key_pool:a", "breaker:a", "ledger", "telemetry", "supervisor"]
+
+
+def cfg(tmp_path, **kw):
+    return {
+        "priority": ["a", "b"],
+        "providers": {
+            "a": scripted(["a1", "a2"], latency_ms=5),
+            "b": scripted(["b1"], latency_ms=5),
+        },
+        "ledger": {"path": str(tmp_path / "ledger.sqlite")},
+        **kw,
+    }
+
+
+async def burst(system, n, crash=None, at=20):
+    async def one(i):
+        if crash is not None and i == at:
+            system.chaos.crash(crash)
+        return await system.acomplete(USER)
+
+    sem = asyncio.Semaphore(20)
+
+    async def limited(i):
+        async with sem:
+            return await one(i)
+
+    return await asyncio.gather(*(limited(i) for i in range(n)), return_exceptions=True)
+
+
+def test_actors_lists_every_supervised_actor(start, tmp_path):
+    system = start(cfg(tmp_path))
+    assert system.actors() == {
+        "supervisor": "running",
+        "telemetry": "running",
+        "ledger": "running",
+        "breaker:a": "running",
+        "key_pool:a": "running",
+        "provider:a": "running",
+        "breaker:b": "running",
+        "key_pool:b": "running",
+        "provider:b": "running",
+    }
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_crash_each_actor_kind_during_concurrent_requests(start, tmp_path, name):
+    system = start(cfg(tmp_path))
+    restarted = []
+    system.subscribe(restarted.append, topics=[topics.ACTOR_RESTARTED])
+    results = asyncio.run(burst(system, 200, crash=name))
+    wait_until(lambda: system.actors()[name] == "running", timeout=1.0)
+    ok = [r for r in results if isinstance(r, am.Completion)]
+    failed = [r for r in results if not isinstance(r, am.Completion)]
+    if name == "supervisor":  # requests it held fail with a clear error; the rest succeed
+        assert all(isinstance(r, am.SystemStoppedError) for r in failed)
+        assert all("supervisor crashed" in str(r) for r in failed)
+    else:
+        assert failed == []
+    assert len(ok) >= 150
+    assert system.complete(USER).text  # serving again
+    system.flush()
+    assert [e.payload["actor"] for e in restarted] == [name]
+    ids = {r.request_id for r in results if getattr(r, "request_id", None)}
+    system.stop()
+    with am.Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        entries = ledger.entries()
+        assert ledger.verify().ok
+    assert ids <= {e.request_id for e in entries}
+    assert len(entries) == len({e.request_id for e in entries}) == len(ids) + 1
+
+
+def test_restart_limit_marks_the_provider_down_and_others_keep_serving(start, tmp_path):
+    system = start(cfg(tmp_path, supervision={"max_restarts": 2, "within_s": 60}))
+    events = []
+    system.subscribe(events.append, topics=[topics.ACTOR_RESTARTED, topics.ACTOR_DOWN])
+
+    def seen(n):
+        system.flush()
+        return len(events) >= n
+
+    for i in range(3):
+        assert system.chaos.crash("provider:a")
+        wait_until(lambda i=i: seen(i + 1))
+    assert system.actors()["provider:a"] == "down"
+    assert system.chaos.crash("provider:a") is False  # crashing a down actor does nothing
+    reply = system.complete(USER)
+    assert reply.provider == "b"
+    system.flush()
+    assert [e.event_type for e in events] == [topics.ACTOR_RESTARTED] * 2 + [topics.ACTOR_DOWN]
+    assert events[-1].payload["actor"] == "provider:a"
+    with pytest.raises(am.AllProvidersFailedError) as info:
+        system.complete(USER, providers=["a"])
+    assert info.value.skipped == (("a", "provider down"),)
+
+
+def test_restarted_key_pool_keeps_disabled_keys(start, tmp_path):
+    providers = {
+        "a": scripted(["bad", "good"], responses=[{"key": "bad", "fail": 401}]),
+        "b": scripted(["b1"]),
+    }
+    system = start(cfg(tmp_path, providers=providers))
+    system.complete(USER)
+    assert system.key_states("a")[0]["state"] == "disabled"
+    system.chaos.crash("key_pool:a")
+    wait_until(lambda: system.actors()["key_pool:a"] == "running")
+    assert system.key_states("a")[0]["state"] == "disabled"
+    assert system.complete(USER).key_id == "a#2"
+
+
+def test_restarted_breaker_starts_open_then_probes(start, tmp_path):
+    clock = am.FakeClock()
+    system = start(cfg(tmp_path), clock=clock)
+    system.chaos.crash("breaker:a")
+    wait_until(lambda: system.actors()["breaker:a"] == "running")
+    assert system.breaker_state("a") == "open"
+    assert system.complete(USER).provider == "b"
+    clock.advance(1.0)
+    assert system.complete(USER).provider == "a"  # the probe succeeds
+    assert system.breaker_state("a") == "closed"
+
+
+def test_unknown_actor_name_is_a_value_error(start, tmp_path):
+    system = start(cfg(tmp_path))
+    with pytest.raises(ValueError, match="unknown actor 'provider:zzz'"):
+        system.chaos.crash("provider:zzz")
+
+
+def test_a_crashed_ledger_loses_no_entry(start, tmp_path):
+    system = start(
+        cfg(
+            tmp_path,
+            ledger={
+                "path": str(tmp_path / "ledger.sqlite"),
+                "batch_size": 10_000,
+                "flush_interval_s": 60,
+            },
+        )
+    )
+    ids = [system.complete(USER).request_id for _ in range(20)]  # all pending in memory
+    system.chaos.crash("ledger")
+    wait_until(lambda: system.actors()["ledger"] == "running")
+    ids += [system.complete(USER).request_id for _ in range(5)]
+    system.stop()
+    with am.Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        assert [e.request_id for e in ledger.entries()] == ids
+        assert ledger.verify().ok
