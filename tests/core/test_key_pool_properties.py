@@ -1,0 +1,83 @@
+"""Stateful property test: the key pool never leases a cooling or disabled key, never gives a
+key on probation two leases, and keeps exact in-flight counts — whatever happens."""
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from adaptive_mind.chat import ErrorCategory
+from adaptive_mind.clock import FakeClock
+from adaptive_mind.config import KeyPoolConfig
+from adaptive_mind.core.key_pool import KeyPool, KeyState, Lease, NoKey
+
+KEYS = ("k1", "k2", "k3")
+OUTCOMES = [None, *list(ErrorCategory)]
+
+
+class KeyPoolMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.clock = FakeClock()
+        cfg = KeyPoolConfig(cooldown_s=5, max_cooldown_s=20, disabled_s=60, failure_window_s=30)
+        self.pool = KeyPool(KEYS, cfg, self.clock)
+        self.leases: list[Lease] = []
+
+    def states(self):
+        return {s.key_id: s.state for s in self.pool.status()}
+
+    @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 20.0, 61.0]))
+    def advance(self, seconds):
+        self.clock.advance(seconds)
+
+    @rule(
+        exclude=st.frozensets(st.sampled_from(KEYS), max_size=3),
+        prefer=st.none() | st.sampled_from(KEYS),
+    )
+    def lease(self, exclude, prefer):
+        before = self.states()
+        busy = {lease.key_id for lease in self.leases}
+        got = self.pool.lease(exclude, prefer)
+        if isinstance(got, Lease):
+            assert got.key_id not in exclude
+            assert before[got.key_id] in (KeyState.AVAILABLE, KeyState.PROBATION)
+            if before[got.key_id] is KeyState.PROBATION:
+                assert got.key_id not in busy, "two leases on a key under probation"
+            self.leases.append(got)
+        else:
+            assert isinstance(got, NoKey)
+            for k in KEYS:
+                if k in exclude:
+                    continue
+                assert before[k] in (KeyState.COOLING, KeyState.DISABLED) or (
+                    before[k] is KeyState.PROBATION and k in busy
+                ), f"{k} was leasable but NoKey was returned"
+
+    @precondition(lambda self: self.leases)
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from(OUTCOMES),
+        retry_after=st.none() | st.sampled_from([0.5, 3.0, 50.0]),
+    )
+    def report(self, data, outcome, retry_after):
+        lease = self.leases.pop(data.draw(st.integers(0, len(self.leases) - 1)))
+        self.pool.report(lease, outcome, retry_after)
+        state = self.states()[lease.key_id]
+        if outcome is ErrorCategory.KEY_FATAL:
+            assert state is KeyState.DISABLED
+        elif outcome is ErrorCategory.TRANSIENT:
+            assert state in (KeyState.COOLING, KeyState.DISABLED)
+
+    @precondition(lambda self: self.leases)
+    @rule(data=st.data())
+    def release(self, data):
+        self.pool.release(self.leases.pop(data.draw(st.integers(0, len(self.leases) - 1))))
+
+    @invariant()
+    def in_flight_matches_outstanding_leases(self):
+        counts = {s.key_id: s.in_flight for s in self.pool.status()}
+        for k in KEYS:
+            assert counts[k] == sum(1 for lease in self.leases if lease.key_id == k)
+
+
+TestKeyPoolMachine = KeyPoolMachine.TestCase
+TestKeyPoolMachine.settings = settings(max_examples=150, stateful_step_count=60, deadline=None)
