@@ -31,7 +31,7 @@ class CircuitBreakerActor(BaseActor):
         events: EventSink,
         *,
         start_open_for: float | None = None,
-        generation: int = 0,
+        restore: dict[str, Any] | None = None,
         wiring: Wiring | None = None,
     ) -> None:
         super().__init__(provider, wiring)
@@ -39,7 +39,9 @@ class CircuitBreakerActor(BaseActor):
         self._cfg = config
         self._events = events
         self._clock = clock
-        self.core = Breaker(config, clock, start_open_for=start_open_for, generation=generation)
+        self.core = Breaker(config, clock, start_open_for=start_open_for)
+        if restore is not None:
+            self.core.restore(restore)
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -49,9 +51,9 @@ class CircuitBreakerActor(BaseActor):
             GetBreakerState: lambda _m: self.core.state.value,
         }
 
-    def snapshot(self) -> int:
-        """The trip generation: a replacement starts past it, so old permits read as stale."""
-        return self.core.generation
+    def snapshot(self) -> dict[str, Any]:
+        """The breaker's state; the replacement resumes it (old permits read as stale)."""
+        return self.core.snapshot()
 
     def _publish(self, transitions: list[Transition]) -> None:
         for t in transitions:

@@ -139,6 +139,26 @@ class Breaker:
         """Return a permit that was never used for a call."""
         return self.record(permit, Verdict.NEUTRAL)
 
+    def snapshot(self) -> dict[str, float | int | str]:
+        """The state a replacement should start from (plain data)."""
+        return {
+            "state": self._state.value,
+            "failures": self._failures,
+            "reset_timeout": self._reset_timeout,
+            "open_until": self._open_until,
+            "generation": self._generation,
+        }
+
+    def restore(self, snap: dict[str, float | int | str]) -> None:
+        """Take over a crashed breaker's state. Permits it granted become stale (new
+        generation); a half-open breaker gets its probe slots back."""
+        self._state = BreakerState(str(snap["state"]))
+        self._failures = int(snap["failures"])
+        self._reset_timeout = float(snap["reset_timeout"])
+        self._open_until = float(snap["open_until"])
+        self._generation = int(snap["generation"]) + 1
+        self._probes_out = 0
+
     def _expire_open(self) -> list[Transition]:
         if self._state is BreakerState.OPEN and self._clock.now() >= self._open_until:
             self._state = BreakerState.HALF_OPEN

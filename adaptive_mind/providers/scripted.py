@@ -8,6 +8,7 @@ network call is simulated. Rules are matched in order and the first match wins; 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 
 from adaptive_mind.chat import ErrorCategory, Usage
@@ -54,6 +55,8 @@ class ScriptedAdapter:
         ]
         self.calls = 0
         """Calls received (for tests and drills)."""
+        self.calls_by_key: Counter[str] = Counter()
+        """Calls received per key id."""
 
     def _match(self, call: CallRequest) -> ScriptRule | None:
         secret = self._secret_of.get(call.key_id)
@@ -73,6 +76,7 @@ class ScriptedAdapter:
 
     async def complete(self, call: CallRequest) -> CallResult:
         self.calls += 1
+        self.calls_by_key[call.key_id] += 1
         rule = self._match(call)
         latency = self._latency_s
         if rule is not None and rule.latency_ms is not None:

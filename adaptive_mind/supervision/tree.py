@@ -29,7 +29,7 @@ from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.sinks import Sink, SubscriberSink
 
 RESTARTED_BREAKER_OPEN_S = 1.0
-"""A restarted breaker starts OPEN for at most this long, then probes (its state is unknown)."""
+"""A breaker restarted without a snapshot starts OPEN for at most this long, then probes."""
 
 
 @dataclass
@@ -63,6 +63,7 @@ class ActorTree:
     """Providers marked down (a part of them passed its restart limit)."""
 
     def __post_init__(self) -> None:
+        self._started: set[str] = set()
         sup = self.config.supervision
         self.intensity = RestartIntensity(sup.max_restarts, sup.within_s, self.clock)
 
@@ -81,6 +82,7 @@ class ActorTree:
         child = Child(name, kind, cell, lambda snap: start(snap, wiring), provider)
         self.children[name] = child
         cell.replace(child.start(None), [])
+        self._started.add(name)
         return cell
 
     def build(self) -> None:
@@ -111,16 +113,18 @@ class ActorTree:
         bcfg, kcfg, key_ids = pcfg.breaker, pcfg.keys, pcfg.key_ids(name)
 
         def start_breaker(snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
-            restarted = snap is not None
+            # A replacement resumes the crashed breaker's snapshot; a restart without one
+            # starts OPEN for a short while and then probes (its state is unknown).
+            lost = snap is None and w.name in self._started
             return CircuitBreakerActor.start(
                 name,
                 bcfg,
                 clock,
                 bus,
-                start_open_for=(
-                    min(RESTARTED_BREAKER_OPEN_S, bcfg.reset_timeout_s) if restarted else None
-                ),
-                generation=int(snap) + 1 if restarted else 0,
+                start_open_for=min(RESTARTED_BREAKER_OPEN_S, bcfg.reset_timeout_s)
+                if lost
+                else None,
+                restore=snap,
                 wiring=w,
             )
 

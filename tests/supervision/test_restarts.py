@@ -118,15 +118,40 @@ def test_restarted_key_pool_keeps_disabled_keys(start, tmp_path):
     assert system.complete(USER).key_id == "a#2"
 
 
-def test_restarted_breaker_starts_open_then_probes(start, tmp_path):
+def test_restarted_breaker_resumes_its_state(start, tmp_path):
+    clock = am.FakeClock()
+    providers = {
+        "a": scripted(
+            ["a1"],
+            responses=[{"fail": 503, "times": 1}],
+            breaker={"failure_threshold": 1, "reset_timeout_s": 5},
+        ),
+        "b": scripted(["b1"]),
+    }
+    system = start(cfg(tmp_path, providers=providers), clock=clock)
+    system.complete(USER)
+    assert system.breaker_state("a") == "open"
+    system.chaos.crash("breaker:a")
+    assert system.breaker_state("a") == "open"  # answered by the replacement
+    assert system.actors()["breaker:a"] == "running"
+    assert system.complete(USER).provider == "b"
+    clock.advance(30)  # the key's cooldown and the breaker's reset both pass
+    assert system.complete(USER).provider == "a"  # the probe succeeds
+    assert system.breaker_state("a") == "closed"
+
+
+def test_a_breaker_restarted_without_a_snapshot_starts_open_then_probes(start, tmp_path):
     clock = am.FakeClock()
     system = start(cfg(tmp_path), clock=clock)
-    system.chaos.crash("breaker:a")
-    wait_until(lambda: system.actors()["breaker:a"] == "running")
+    child = system._tree.children["breaker:a"]
+    old = child.cell.ref
+    child.cell.mark_restarting()
+    child.cell.replace(child.start(None), [])  # what a restart with a lost snapshot does
+    old.stop()
     assert system.breaker_state("a") == "open"
     assert system.complete(USER).provider == "b"
     clock.advance(1.0)
-    assert system.complete(USER).provider == "a"  # the probe succeeds
+    assert system.complete(USER).provider == "a"
     assert system.breaker_state("a") == "closed"
 
 
