@@ -531,7 +531,18 @@ class ActorSystem:
         except (pykka.ActorDeadError, pykka.Timeout):
             pass
         self._metrics.in_flight.set(self.in_flight)
+        for name, depth in self.mailbox_depths().items():
+            self._metrics.mailbox.labels(name).set(depth)
         return self._metrics.text()
+
+    def mailbox_depths(self) -> dict[str, int]:
+        """Messages waiting in each live actor's inbox (a backlog signals overload)."""
+        depths = {}
+        for name, cell in self._cells().items():
+            ref = cell.ref
+            if ref is not None and ref.is_alive():
+                depths[name] = ref.actor_inbox.qsize()  # type: ignore[attr-defined]
+        return depths
 
     @property
     def events_dropped(self) -> int:

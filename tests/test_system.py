@@ -372,3 +372,50 @@ def test_no_secret_in_replies_errors_or_reprs(start):
         s2.complete(USER)
     texts += [str(info.value), repr(info.value.attempts)]
     assert not any(secret in t or "SECRET" in t for t in texts)
+
+
+def test_stop_with_a_timeout_lets_in_flight_requests_finish(start):
+    system = start(config({"a": scripted(latency_ms=100)}))
+
+    async def main():
+        tasks = [asyncio.create_task(system.acomplete(USER)) for _ in range(5)]
+        await asyncio.sleep(0.02)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: system.stop(timeout_s=5))
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, am.Completion) for r in results)
+
+
+def test_stop_leaves_no_threads_behind_with_real_sdk_clients():
+    import threading
+
+    from adaptive_mind.simulation.server import ChaosServer
+
+    with ChaosServer() as server:
+        before = set(threading.enumerate())
+        cfg = {
+            "providers": {
+                p: {
+                    "kind": p,
+                    "api_keys": [f"k-{p}"],
+                    "models": [f"{p}-m"],
+                    "base_url": server.url(p),
+                }
+                for p in ("openai", "anthropic", "gemini")
+            },
+            "ledger": {"path": ":memory:"},
+        }
+        system = am.ActorSystem.start(cfg)
+        for p in ("openai", "anthropic", "gemini"):
+            system.complete(USER, providers=[p])
+        system.stop()
+        wait_until(lambda: set(threading.enumerate()) <= before)
+
+
+def test_mailbox_depths_are_exported(start):
+    system = start(config({"a": scripted()}))
+    depths = system.mailbox_depths()
+    assert set(depths) >= {"supervisor", "provider:a", "key_pool:a", "breaker:a", "ledger"}
+    assert 'adaptive_mind_mailbox_depth{actor="provider:a"}' in system.metrics_text()

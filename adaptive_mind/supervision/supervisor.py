@@ -451,6 +451,10 @@ class Supervisor(BaseActor):
         """Answer the caller exactly once and hand the request to the ledger."""
         if self._flights.pop(flight.request_id, None) is None:
             return
+        if len(self._deadlines) > 2 * len(self._flights) + 1024:
+            # Answered requests leave their deadlines behind; compact so memory stays flat.
+            self._deadlines = [(f.msg.request.deadline.at, rid) for rid, f in self._flights.items()]
+            heapq.heapify(self._deadlines)
         req = flight.msg.request
         latency_s = self._clock.now() - req.started_at
         ok = isinstance(result, Completion)

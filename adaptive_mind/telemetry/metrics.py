@@ -59,6 +59,12 @@ class MetricsSink:
             "adaptive_mind_actor_restarts", "Actor restarts", ["actor"], registry=r
         )
         self.in_flight = Gauge("adaptive_mind_in_flight", "Requests in flight", registry=r)
+        self.mailbox = Gauge(
+            "adaptive_mind_mailbox_depth",
+            "Messages waiting in an actor's inbox",
+            ["actor"],
+            registry=r,
+        )
 
     def handle(self, events: Sequence[Event]) -> None:
         for e in events:
