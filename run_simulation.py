@@ -1,32 +1,117 @@
 #!/usr/bin/env python3
-"""Chaos drills for Adaptive Mind: replay failures through the runtime and report what happened.
+"""Chaos drills for Adaptive Mind.
 
-Runs with no API keys and no network beyond this process.
+Starts the local chaos server (OpenAI, Anthropic and Gemini wire formats on loopback), runs the
+runtime with the real SDK adapters pointed at it while a scenario's faults play out, replays the
+same timeline against the plain OpenAI SDK (default retries, no failover), and reports both.
+No API keys and no network beyond loopback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from datetime import datetime
+from pathlib import Path
 
-from adaptive_mind.simulation.scripted_drill import format_summary, run_drill
+from adaptive_mind.errors import ConfigError
+from adaptive_mind.simulation.analysis import format_summary, summary
+from adaptive_mind.simulation.drill import run_drill
+from adaptive_mind.simulation.progress import make_progress
+from adaptive_mind.simulation.scenario import load_scenario, shipped
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="scenarios: " + ", ".join(shipped()),
+    )
+    ap.add_argument(
+        "--scenario",
+        default="default",
+        help="a shipped scenario name or a YAML file (default: default)",
+    )
+    ap.add_argument("--requests", type=int, help="requests per phase (default: the scenario's)")
+    ap.add_argument("--concurrency", type=int, help="requests in flight (default: the scenario's)")
+    ap.add_argument("--seed", type=int, default=1, help="seed for the request schedule (default 1)")
+    ap.add_argument(
+        "--report",
+        metavar="DIR",
+        help="where to write summary.json and report.html (default reports/<time>/)",
+    )
+    ap.add_argument("--no-report", action="store_true", help="print the summary only")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the plain-SDK phase")
+    ap.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
+    ap.add_argument(
+        "--strict", action="store_true", help="exit 1 when one of the scenario's checks fails"
+    )
+    ap.add_argument("--quiet", action="store_true", help="no live progress")
+    args = ap.parse_args(argv)
+    for name in ("requests", "concurrency"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            ap.error(f"--{name} must be > 0")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--requests", type=int, default=3000, help="requests to send (default 3000)"
-    )
-    parser.add_argument(
-        "--concurrency", type=int, default=20, help="requests in flight at once (default 20)"
-    )
-    args = parser.parse_args(argv)
-    if args.requests <= 0 or args.concurrency <= 0:
-        parser.error("--requests and --concurrency must be > 0")
-    result = asyncio.run(run_drill(args.requests, args.concurrency))
-    print(format_summary(result))
-    return 0 if result.availability >= 0.99 else 1
+    args = parse_args(argv)
+    if args.list:
+        for name in shipped():
+            print(f"{name:<14} {load_scenario(name).description}")
+        return 0
+    try:
+        scenario = load_scenario(args.scenario)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    update = {k: v for k in ("requests", "concurrency") if (v := getattr(args, k)) is not None}
+    if update:
+        scenario = scenario.model_copy(update=update)
+    out = None
+    if not args.no_report:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path(args.report) if args.report else Path("reports") / f"{stamp}-{scenario.name}"
+        out.mkdir(parents=True, exist_ok=True)
+    ledger = str(out / "ledger.sqlite") if out is not None else ":memory:"
+    progress = make_progress(scenario.duration_s, scenario.requests, quiet=args.quiet or args.json)
+    if progress is not None:
+        with progress:
+            result = asyncio.run(
+                run_drill(
+                    scenario,
+                    seed=args.seed,
+                    ledger_path=ledger,
+                    progress=progress,
+                    baseline=not args.no_baseline,
+                )
+            )
+    else:
+        result = asyncio.run(
+            run_drill(scenario, seed=args.seed, ledger_path=ledger, baseline=not args.no_baseline)
+        )
+    data = summary(result)
+    if out is not None:
+        try:
+            from adaptive_mind.simulation.report import write_report
+
+            data["report"] = str(write_report(result, data, out))
+        except ImportError:
+            print("the HTML report needs matplotlib: pip install -e '.[drill]'", file=sys.stderr)
+            out = None
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print()
+        print(format_summary(data))
+        if out is not None and "report" in data:
+            print(f"\nreport: {data['report']}")
+    failed = [c for c in data["checks"] if not c["ok"]]
+    return 1 if (args.strict and failed) else 0
 
 
 if __name__ == "__main__":

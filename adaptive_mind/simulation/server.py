@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import threading
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -63,6 +64,8 @@ class Hit:
     model: str
     outcome: str
     """The fault served, or ``ok``."""
+    t: float = 0.0
+    """``time.monotonic()`` when it arrived."""
 
 
 class ChaosServer:
@@ -102,6 +105,11 @@ class ChaosServer:
         with self._lock:
             self._rules.append(rule)
         return rule
+
+    def remove_rule(self, rule: Rule) -> None:
+        """Stop serving a rule added with :meth:`add_rule` (no-op if already gone)."""
+        with self._lock:
+            self._rules = [r for r in self._rules if r is not rule]
 
     def clear_rules(self) -> None:
         with self._lock:
@@ -202,7 +210,7 @@ class ChaosServer:
         rule = self._pick(provider, key, model)
         name = rule.fault if rule is not None else "ok"
         with self._lock:
-            self._hits.append(Hit(provider, key, model, name))
+            self._hits.append(Hit(provider, key, model, name, time.monotonic()))
         latency = self.latency_ms if rule is None or rule.latency_ms is None else rule.latency_ms
         if latency > 0:
             await asyncio.sleep(latency / 1000.0)

@@ -237,7 +237,7 @@ class Supervisor(BaseActor):
             return
         now = self._clock.now()
         retry_at = flight.cooling_retry_at()
-        if retry_at is not None and not flight.refusals:
+        if retry_at is not None:
             wait = max(0.0, retry_at - now)
             budget = self._cfg.max_cooldown_wait_s - flight.waited_s
             if wait <= budget and retry_at < flight.msg.request.deadline.at:

@@ -1,0 +1,141 @@
+"""Chaos scenarios as data: a fault timeline plus the runtime configuration it is played against.
+
+Shipped scenarios live in ``adaptive_mind/simulation/scenarios/*.yaml``; ``--scenario`` takes one
+of their names or a path to your own file. Times are seconds from the start of a phase.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from adaptive_mind.errors import ConfigError
+from adaptive_mind.simulation import wire
+
+SHIPPED = Path(__file__).parent / "scenarios"
+
+
+class FaultWindow(BaseModel):
+    """One timeline entry: a fault served while ``at <= t < until``, or an actor crash at ``at``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: float = Field(ge=0)
+    until: float | None = Field(None, gt=0)
+    """None: until the end of the phase."""
+    provider: Literal["openai", "anthropic", "gemini"] | None = None
+    fault: str | None = None
+    key: str | None = None
+    model: str | None = None
+    retry_after_s: float | None = Field(None, ge=0)
+    latency_ms: float | None = Field(None, ge=0)
+    """With ``fault: ok`` (or alone): a latency spike."""
+    crash: str | None = None
+    """An actor to crash at ``at`` (e.g. ``provider:openai``)."""
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FaultWindow:
+        if self.crash is None and self.fault is None and self.latency_ms is None:
+            raise ValueError("needs fault, latency_ms or crash")
+        if self.fault is not None and self.fault != "ok" and self.fault not in wire.FAULTS:
+            raise ValueError(f"fault: must be ok or one of {', '.join(wire.FAULTS)}")
+        if self.until is not None and self.until <= self.at:
+            raise ValueError("until: must be > at")
+        return self
+
+    @property
+    def title(self) -> str:
+        if self.label:
+            return self.label
+        if self.crash:
+            return f"crash {self.crash}"
+        what = self.fault or f"latency {self.latency_ms:g} ms"
+        scope = "/".join(x for x in (self.provider, self.key, self.model) if x)
+        return f"{what} ({scope})" if scope else what
+
+
+class Expectations(BaseModel):
+    """What a run of this scenario should show (checked by the tests and printed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_availability: float = Field(0.99, ge=0, le=1)
+    beats_baseline: bool = True
+    breaker_opens: list[str] = Field(default_factory=list)
+    keys_disabled: list[str] = Field(default_factory=list)
+    """Key ids (``openai#2``) that must end disabled and see no calls after that."""
+    mitigated: bool = False
+    restarted: list[str] = Field(default_factory=list)
+
+
+class Scenario(BaseModel):
+    """A drill: providers on the local chaos server, a request load, and a fault timeline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    duration_s: float = Field(gt=0)
+    requests: int = Field(gt=0)
+    concurrency: int = Field(20, gt=0)
+    deadline_s: float = Field(10.0, gt=0)
+    latency_ms: float = Field(20.0, ge=0)
+    """The chaos server's base latency."""
+    providers: dict[str, dict[str, Any]]
+    """Runtime provider configs (``base_url`` is filled in); ``kind`` is the wire format."""
+    priority: list[str] = Field(default_factory=list)
+    mitigation: dict[str, Any] | None = None
+    timeline: list[FaultWindow] = Field(default_factory=list)
+    baseline_provider: str = "openai"
+    """The baseline is this provider's SDK with its default retries, first key, first model."""
+    expect: Expectations = Field(default_factory=Expectations)
+
+    def scaled(self, factor: float) -> Scenario:
+        """The same scenario with every time (and request count) multiplied by ``factor``."""
+        if factor == 1:
+            return self
+        data = self.model_dump()
+        data["duration_s"] *= factor
+        data["requests"] = max(20, int(self.requests * factor))
+        for w in data["timeline"]:
+            w["at"] *= factor
+            if w["until"] is not None:
+                w["until"] *= factor
+            if w["retry_after_s"] is not None:
+                w["retry_after_s"] *= factor
+        return Scenario.model_validate(data)
+
+
+def shipped() -> list[str]:
+    """Names of the scenarios that come with the package."""
+    return sorted(p.stem for p in SHIPPED.glob("*.yaml"))
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A shipped scenario by name, or a YAML file by path.
+
+    Raises:
+        ConfigError: unknown name, unreadable file, or an invalid scenario (names the field).
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SHIPPED / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise ConfigError(
+            f"scenario: {name_or_path!r} is neither a shipped scenario ({', '.join(shipped())}) "
+            "nor a file"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"scenario {path}: cannot read: {exc}") from None
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise ConfigError(f"scenario {path.name}: {where}: {first['msg']}") from None
