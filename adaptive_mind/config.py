@@ -159,6 +159,8 @@ class ProviderConfig(_Frozen):
     api_keys: tuple[ApiKey, ...] = Field(min_length=1)
     models: tuple[str, ...] = Field(min_length=1)
     timeout_s: float = Field(60.0, gt=0)
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    """The SDK's HTTP client: aiohttp (faster here) or the SDK's default httpx2 client."""
     max_tokens: int | None = Field(None, gt=0)
     """Cap on generated tokens (Anthropic requires one: default 1024 there)."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)

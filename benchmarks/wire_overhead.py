@@ -43,8 +43,13 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-async def direct_round(base: str, n: int, conc: int) -> tuple[float, list[float], float]:
-    client = openai.AsyncOpenAI(api_key="sk-bench-1", base_url=f"{base}/v1", max_retries=0)
+async def direct_round(
+    base: str, n: int, conc: int, transport: str
+) -> tuple[float, list[float], float]:
+    http = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
+    client = openai.AsyncOpenAI(
+        api_key="sk-bench-1", base_url=f"{base}/v1", max_retries=0, http_client=http
+    )
     c0 = time.process_time()
     rps, lat = await drive(
         lambda: client.chat.completions.create(model="gpt-bench", messages=MSGS),  # type: ignore[arg-type]
@@ -56,7 +61,7 @@ async def direct_round(base: str, n: int, conc: int) -> tuple[float, list[float]
     return rps, lat, cpu
 
 
-def runtime_round(base: str, n: int, conc: int) -> tuple[float, list[float], float]:
+def runtime_round(base: str, n: int, conc: int, transport: str) -> tuple[float, list[float], float]:
     cfg = {
         "providers": {
             "openai": {
@@ -64,6 +69,7 @@ def runtime_round(base: str, n: int, conc: int) -> tuple[float, list[float], flo
                 "api_keys": ["sk-bench-1"],
                 "models": ["gpt-bench"],
                 "base_url": f"{base}/v1",
+                "transport": transport,
             }
         },
         "ledger": {"path": ":memory:"},
@@ -83,27 +89,42 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=20)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    results: dict[str, list[tuple[float, float, float, float]]] = {"direct": [], "runtime": []}
+    kinds = [
+        ("direct", "httpx"),
+        ("direct", "aiohttp"),
+        ("runtime", "httpx"),
+        ("runtime", "aiohttp"),
+    ]
+    results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {k: [] for k in kinds}
     with chaos_server_process(args.latency_ms) as base:
-        asyncio.run(direct_round(base, 100, args.concurrency))  # warm up
+        for t in ("httpx", "aiohttp"):
+            asyncio.run(direct_round(base, 100, args.concurrency, t))  # warm up
         for _ in range(args.rounds):
-            rps, lat, cpu = asyncio.run(direct_round(base, args.requests, args.concurrency))
-            results["direct"].append((rps, statistics.median(lat), pct(lat, 0.99), cpu))
-            rps, lat, cpu = runtime_round(base, args.requests, args.concurrency)
-            results["runtime"].append((rps, statistics.median(lat), pct(lat, 0.99), cpu))
+            for who, t in kinds:  # interleaved rounds
+                if who == "direct":
+                    rps, lat, cpu = asyncio.run(
+                        direct_round(base, args.requests, args.concurrency, t)
+                    )
+                else:
+                    rps, lat, cpu = runtime_round(base, args.requests, args.concurrency, t)
+                results[(who, t)].append((rps, statistics.median(lat), pct(lat, 0.99), cpu))
     med = {k: [statistics.median(col) for col in zip(*v, strict=True)] for k, v in results.items()}
     print(
         f"{args.requests} requests, concurrency {args.concurrency}, upstream {args.latency_ms} ms,"
         f" medians of {args.rounds} interleaved rounds"
     )
-    print(f"{'':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs/req':>11}")
-    for k, (rps, p50, p99, cpu) in med.items():
-        print(f"{k:8} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.0f}")
-    d, r = med["direct"], med["runtime"]
-    print(
-        f"throughput ratio runtime/direct: {r[0] / d[0]:.2f}; added p50 {r[1] - d[1]:+.2f} ms, "
-        f"p99 {r[2] - d[2]:+.2f} ms; added CPU {r[3] - d[3]:+.0f} µs/req"
-    )
+    print(f"{'':18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu µs/req':>11}")
+    for (who, t), (rps, p50, p99, cpu) in med.items():
+        print(f"{who + ' ' + t:18} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.0f}")
+    d = med[("direct", "httpx")]
+    for t in ("httpx", "aiohttp"):
+        r = med[("runtime", t)]
+        same = med[("direct", t)]
+        print(
+            f"runtime on {t}: {r[0] / same[0]:.2f}x direct on the same transport, "
+            f"{r[0] / d[0]:.2f}x the plain SDK's default client; added CPU "
+            f"{r[3] - same[3]:+.0f} µs/req vs direct {t}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,13 @@ class AnthropicAdapter:
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
         self._clients = {
             kid: anthropic.AsyncAnthropic(
-                api_key=secret, base_url=config.base_url, max_retries=0, timeout=config.timeout_s
+                api_key=secret,
+                base_url=config.base_url,
+                max_retries=0,
+                timeout=config.timeout_s,
+                http_client=(
+                    anthropic.DefaultAioHttpClient() if config.transport == "aiohttp" else None
+                ),
             )
             for kid, secret in zip(config.key_ids(name), self._secrets, strict=True)
         }

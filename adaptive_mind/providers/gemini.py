@@ -57,13 +57,17 @@ class GeminiAdapter:
         self._name = name
         self._max_tokens = config.max_tokens
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
-        options = _no_retries(config.timeout_s)
-        if config.base_url:
-            options.base_url = config.base_url
-        self._clients = {
-            kid: genai.Client(api_key=secret, http_options=options)
-            for kid, secret in zip(config.key_ids(name), self._secrets, strict=True)
-        }
+        self._own_http: list[httpx2.AsyncClient] = []
+        self._clients = {}
+        for kid, secret in zip(config.key_ids(name), self._secrets, strict=True):
+            options = _no_retries(config.timeout_s)
+            if config.base_url:
+                options.base_url = config.base_url
+            if config.transport == "httpx":  # google-genai picks aiohttp itself when importable
+                http = httpx2.AsyncClient(timeout=config.timeout_s)
+                self._own_http.append(http)
+                options.httpx_async_client = http
+            self._clients[kid] = genai.Client(api_key=secret, http_options=options)
 
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
@@ -157,6 +161,8 @@ class GeminiAdapter:
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aio.aclose()
+        for http in self._own_http:  # clients we passed in are ours to close
+            await http.aclose()
 
 
 def _enum_name(value: object) -> str:

@@ -31,7 +31,13 @@ class OpenAIAdapter:
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
         self._clients = {
             kid: openai.AsyncOpenAI(
-                api_key=secret, base_url=config.base_url, max_retries=0, timeout=config.timeout_s
+                api_key=secret,
+                base_url=config.base_url,
+                max_retries=0,
+                timeout=config.timeout_s,
+                http_client=openai.DefaultAioHttpClient()
+                if config.transport == "aiohttp"
+                else None,
             )
             for kid, secret in zip(config.key_ids(name), self._secrets, strict=True)
         }

@@ -96,12 +96,13 @@ def call_once(provider, server, timeout_s=5.0, **kw):
     return asyncio.run(main())
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 @pytest.mark.parametrize(
     ("fault", "provider", "category", "status"), CASES, ids=[f"{p}-{f}" for f, p, *_ in CASES]
 )
-def test_classification_row(server, fault, provider, category, status):
+def test_classification_row(server, fault, provider, category, status, transport):
     server.add_rule(provider, fault)
-    result = call_once(provider, server)
+    result = call_once(provider, server, transport=transport)
     assert isinstance(result, CallFailure), result
     assert (result.category, result.status_code) == (category, status)
     assert SECRETS[provider] not in result.error
@@ -136,10 +137,11 @@ def test_gemini_daily_quota_keeps_the_key_out_for_long(server):
     assert result.category is C.TRANSIENT and result.retry_after_s == 3600
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 @pytest.mark.parametrize("provider", list(MODELS))
-def test_hang_is_cut_at_the_attempt_timeout(server, provider):
+def test_hang_is_cut_at_the_attempt_timeout(server, provider, transport):
     server.add_rule(provider, "hang")
-    result = call_once(provider, server, timeout_s=0.3)
+    result = call_once(provider, server, timeout_s=0.3, transport=transport)
     assert isinstance(result, CallFailure)
     assert result.category is C.TRANSIENT and result.timed_out
     assert server.count(provider) == 1
