@@ -419,3 +419,34 @@ def test_mailbox_depths_are_exported(start):
     depths = system.mailbox_depths()
     assert set(depths) >= {"supervisor", "provider:a", "key_pool:a", "breaker:a", "ledger"}
     assert 'adaptive_mind_mailbox_depth{actor="provider:a"}' in system.metrics_text()
+
+
+def test_a_recovering_provider_is_probed_under_a_concurrent_burst(start):
+    # One probe permit (half-open) and one probation lease shared by 40 concurrent requests:
+    # exactly one of them must get both and close the breaker.
+    clock = am.FakeClock()
+    system = start(
+        config(
+            {
+                "a": scripted(
+                    ["k1"],
+                    latency_ms=5,
+                    responses=[{"fail": 503, "times": 1}],
+                    breaker={"failure_threshold": 1, "reset_timeout_s": 1},
+                    keys={"cooldown_s": 1},
+                ),
+                "b": scripted(["b1"], latency_ms=5),
+            }
+        ),
+        clock=clock,
+    )
+    assert system.complete(USER).provider == "b"
+    assert system.breaker_state("a") == "open"
+    clock.advance(1)
+
+    async def burst():
+        return await asyncio.gather(*(system.acomplete(USER) for _ in range(40)))
+
+    replies = asyncio.run(burst())
+    assert system.breaker_state("a") == "closed"
+    assert any(r.provider == "a" for r in replies)

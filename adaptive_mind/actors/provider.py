@@ -82,6 +82,7 @@ class _Walk:
     permit: Permit | None = None
     lease: Lease | None = None
     denied: PermitDenied | None = None
+    lease_asked: bool = True
     no_key: NoKeyAvailable | None = None
     call: concurrent.futures.Future[CallResult] | None = None
     started: float = 0.0
@@ -118,6 +119,8 @@ class ProviderActor(BaseActor):
         self._clock = clock
         self._events = events
         self._walks: dict[str, _Walk] = {}
+        self._careful = False
+        """True while the breaker is not known to be closed: permits are asked before leases."""
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -153,9 +156,18 @@ class ProviderActor(BaseActor):
         walk.permit = walk.lease = None
         walk.denied = None
         walk.no_key = None
-        me = self.address
-        self.tell_safely(self._breaker, AcquirePermit(rid, me))
-        self.tell_safely(self._key_pool, LeaseKey(rid, frozenset(walk.exclude), me, walk.prefer))
+        self.tell_safely(self._breaker, AcquirePermit(rid, self.address))
+        # While the breaker is not known closed, ask for the permit first: with one probe permit
+        # and one probation lease, asking both at once lets two walks each hold half forever.
+        walk.lease_asked = not self._careful
+        if walk.lease_asked:
+            self._ask_lease(rid, walk)
+
+    def _ask_lease(self, rid: str, walk: _Walk) -> None:
+        walk.lease_asked = True
+        self.tell_safely(
+            self._key_pool, LeaseKey(rid, frozenset(walk.exclude), self.address, walk.prefer)
+        )
 
     def _acquiring(self, rid: str) -> _Walk | None:
         walk = self._walks.get(rid)
@@ -167,12 +179,17 @@ class ProviderActor(BaseActor):
             self.tell_safely(self._breaker, ReleasePermit(msg.permit))
             return
         walk.permit = msg.permit
+        self._careful = msg.permit.probe
+        if not walk.lease_asked and not walk.cancelled:
+            self._ask_lease(msg.request_id, walk)
+            return
         self._acquired(msg.request_id, walk)
 
     def _permit_denied(self, msg: PermitDenied) -> None:
         walk = self._acquiring(msg.request_id)
         if walk is not None:
             walk.denied = msg
+            self._careful = True
             self._acquired(msg.request_id, walk)
 
     def _key_leased(self, msg: KeyLeased) -> None:
@@ -192,7 +209,7 @@ class ProviderActor(BaseActor):
     def _acquired(self, rid: str, walk: _Walk) -> None:
         """Both answers are in (or not yet): start the call, or end the walk and give back."""
         if (walk.permit is None and walk.denied is None) or (
-            walk.lease is None and walk.no_key is None
+            walk.lease_asked and walk.lease is None and walk.no_key is None
         ):
             return
         if walk.cancelled or walk.denied is not None or walk.no_key is not None:

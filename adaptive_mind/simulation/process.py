@@ -17,8 +17,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def chaos_server_process(latency_ms: float, *faults: str) -> Iterator[str]:
-    """Yield the server's base URL (``http://127.0.0.1:PORT``)."""
+def chaos_server_process(
+    latency_ms: float, *faults: str, rules: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Yield the server's base URL (``http://127.0.0.1:PORT``).
+
+    ``faults`` are ``PROVIDER:FAULT[:TIMES]``; ``rules`` are ``key=value,...`` rule specs.
+    """
     port = free_port()
     args = [
         sys.executable,
@@ -31,6 +36,8 @@ def chaos_server_process(latency_ms: float, *faults: str) -> Iterator[str]:
     ]
     for f in faults:
         args += ["--fault", f]
+    for r in rules:
+        args += ["--rule", r]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20

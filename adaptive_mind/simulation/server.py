@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ class Rule:
     times: int | None = None
     retry_after_s: float | None = None
     latency_ms: float | None = None
+    probability: float | None = None
+    """Serve the fault to this share of matching requests (seeded, so runs repeat)."""
     used: int = 0
 
     def matches(self, provider: str, key: str, model: str) -> bool:
@@ -71,7 +74,9 @@ class Hit:
 class ChaosServer:
     """An aiohttp server on its own thread and loop; safe to script from any thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0, seed: int = 1
+    ) -> None:
         self.host = host
         self.port = port
         self.latency_ms = latency_ms
@@ -82,6 +87,7 @@ class ChaosServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._rng = random.Random(seed)
 
     # -- scripting ------------------------------------------------------------------------
 
@@ -95,13 +101,16 @@ class ChaosServer:
         times: int | None = None,
         retry_after_s: float | None = None,
         latency_ms: float | None = None,
+        probability: float | None = None,
     ) -> Rule:
         """Serve ``fault`` (a name in :data:`wire.FAULTS`, or ``ok``) to matching requests."""
         if provider is not None and provider not in wire.PROVIDERS:
             raise ValueError(f"provider: must be one of {', '.join(wire.PROVIDERS)}")
         if fault != "ok" and fault not in wire.FAULTS:
             raise ValueError(f"fault: must be one of ok, {', '.join(wire.FAULTS)}")
-        rule = Rule(provider, fault, key, model, times, retry_after_s, latency_ms)
+        if probability is not None and not 0 <= probability <= 1:
+            raise ValueError("probability: must be between 0 and 1")
+        rule = Rule(provider, fault, key, model, times, retry_after_s, latency_ms, probability)
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -159,6 +168,8 @@ class ChaosServer:
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/models/{tail}", self._gemini)
         app.router.add_post("/v1beta/models/{tail}", self._gemini)
+        app.router.add_get("/_chaos/hits", self._admin_hits)
+        app.router.add_post("/_chaos/reset", self._admin_reset)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -200,6 +211,8 @@ class ChaosServer:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(provider, key, model):
+                    if rule.probability is not None and self._rng.random() >= rule.probability:
+                        continue
                     rule.used += 1
                     return rule
         return None
@@ -227,6 +240,16 @@ class ChaosServer:
         return web.Response(
             status=resp.status, body=resp.body, headers=resp.headers, content_type=resp.content_type
         )
+
+    async def _admin_hits(self, _request: web.Request) -> web.StreamResponse:
+        """``GET /_chaos/hits``: requests received, as ``[t, provider, key, model, outcome]``."""
+        rows = [[h.t, h.provider, h.key, h.model, h.outcome] for h in self.hits()]
+        return web.json_response(rows)
+
+    async def _admin_reset(self, _request: web.Request) -> web.StreamResponse:
+        """``POST /_chaos/reset``: forget the requests received (rules stay)."""
+        self.reset_counts()
+        return web.json_response({"ok": True})
 
     @staticmethod
     async def _body(request: web.Request) -> dict[str, Any]:
@@ -288,8 +311,32 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PROVIDER:FAULT[:TIMES]",
         help="serve FAULT to PROVIDER (e.g. openai:rate_limit:3); repeatable",
     )
+    ap.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="K=V,...",
+        help="a full rule, e.g. provider=openai,fault=server_error,key=k1,probability=0.3,"
+        "retry_after_s=2; repeatable",
+    )
+    ap.add_argument("--seed", type=int, default=1, help="seed for probabilistic rules")
     args = ap.parse_args(argv)
-    server = ChaosServer(args.host, args.port, args.latency_ms)
+    server = ChaosServer(args.host, args.port, args.latency_ms, args.seed)
+    for spec in args.rule:
+        try:
+            kv = dict(part.split("=", 1) for part in spec.split(","))
+            server.add_rule(
+                kv.pop("provider", None),
+                kv.pop("fault"),
+                key=kv.pop("key", None),
+                model=kv.pop("model", None),
+                times=int(kv["times"]) if "times" in kv else None,
+                retry_after_s=float(kv["retry_after_s"]) if "retry_after_s" in kv else None,
+                latency_ms=float(kv["latency_ms"]) if "latency_ms" in kv else None,
+                probability=float(kv["probability"]) if "probability" in kv else None,
+            )
+        except (KeyError, ValueError) as exc:
+            ap.error(f"--rule {spec}: {exc}")
     for spec in args.fault:
         parts = spec.split(":")
         if len(parts) not in (2, 3):
