@@ -29,7 +29,12 @@ from adaptive_mind.admission import build_request
 from adaptive_mind.chat import Completion
 from adaptive_mind.clock import Clock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig
-from adaptive_mind.errors import AdaptiveMindError, OverloadedError, SystemStoppedError
+from adaptive_mind.errors import (
+    AdaptiveMindError,
+    BadRequestError,
+    OverloadedError,
+    SystemStoppedError,
+)
 from adaptive_mind.messages import (
     AsyncioReply,
     ChildFailed,
@@ -332,6 +337,7 @@ class ActorSystem:
                 raise SystemStoppedError("the system is stopped")
             limit = self.config.request.max_in_flight
             if len(self._requests) >= limit:
+                self._count_rejected("overloaded")
                 raise OverloadedError(
                     f"request.max_in_flight ({limit}) requests are already in flight"
                 )
@@ -362,15 +368,23 @@ class ActorSystem:
         deadline_s: float | None,
         metadata: Mapping[str, Any] | None,
     ) -> RequestSpec:
-        return build_request(
-            self.config,
-            self.clock,
-            messages,
-            providers=providers,
-            models=models,
-            deadline_s=deadline_s,
-            metadata=metadata,
-        )
+        try:
+            return build_request(
+                self.config,
+                self.clock,
+                messages,
+                providers=providers,
+                models=models,
+                deadline_s=deadline_s,
+                metadata=metadata,
+            )
+        except BadRequestError:
+            self._count_rejected("bad_request")
+            raise
+
+    def _count_rejected(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.rejected.labels(reason).inc()
 
     async def acomplete(
         self,

@@ -58,6 +58,12 @@ class MetricsSink:
         self.restarts = Counter(
             "adaptive_mind_actor_restarts", "Actor restarts", ["actor"], registry=r
         )
+        self.rejected = Counter(
+            "adaptive_mind_rejected_requests",
+            "Requests refused before admission (no ledger entry)",
+            ["reason"],
+            registry=r,
+        )
         self.in_flight = Gauge("adaptive_mind_in_flight", "Requests in flight", registry=r)
         self.mailbox = Gauge(
             "adaptive_mind_mailbox_depth",

@@ -121,3 +121,18 @@ def test_metrics_can_be_turned_off(start):
     else:
         raise AssertionError("expected RuntimeError")
     assert isinstance(am.Event(event_type="x", source="y").timestamp, float)
+
+
+def test_rejected_requests_are_counted_in_metrics_not_the_ledger(start, tmp_path):
+    system = start({"providers": {"a": scripted()}, "ledger": {"path": str(tmp_path / "l.db")}})
+    for bad in ([], [{"role": "robot", "content": "x"}]):
+        try:
+            system.complete(bad)
+        except am.BadRequestError:
+            pass
+    assert 'adaptive_mind_rejected_requests_total{reason="bad_request"} 2.0' in (
+        system.metrics_text()
+    )
+    system.stop()
+    with am.Ledger.open(tmp_path / "l.db") as ledger:
+        assert ledger.entries() == []
