@@ -367,6 +367,8 @@ class ActorSystem:
         models: Mapping[str, Sequence[str]] | None,
         deadline_s: float | None,
         metadata: Mapping[str, Any] | None,
+        parent_request_id: str | None = None,
+        allow_mitigation: bool = True,
     ) -> RequestSpec:
         try:
             return build_request(
@@ -377,6 +379,8 @@ class ActorSystem:
                 models=models,
                 deadline_s=deadline_s,
                 metadata=metadata,
+                parent_request_id=parent_request_id,
+                allow_mitigation=allow_mitigation,
             )
         except BadRequestError:
             self._count_rejected("bad_request")
@@ -433,16 +437,7 @@ class ActorSystem:
         deadline_s: float | None,
     ) -> Completion:
         """The LLM rewriter's own request: same Supervisor, mitigation off, linked to its parent."""
-        spec = build_request(
-            self.config,
-            self.clock,
-            messages,
-            providers=providers,
-            models=models,
-            deadline_s=deadline_s,
-            parent_request_id=parent_request_id,
-            allow_mitigation=False,
-        )
+        spec = self._build(messages, providers, models, deadline_s, None, parent_request_id, False)
         return await self._run(spec)
 
     def complete(
