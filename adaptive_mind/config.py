@@ -302,7 +302,15 @@ class RuntimeConfig(_Frozen):
     ) -> Self:
         """Validate a mapping; raise :class:`ConfigError` (not ValidationError) when invalid."""
         try:
-            return super().model_validate(obj, strict=strict, context=context)
+            return super().model_validate(
+                obj,
+                strict=strict,
+                extra=extra,
+                from_attributes=from_attributes,
+                context=context,
+                by_alias=by_alias,
+                by_name=by_name,
+            )
         except ValidationError as exc:
             raise _config_error(exc) from None
 

@@ -60,7 +60,6 @@ class LedgerActor(BaseActor):
         self._oldest = 0.0
         self._failing = False
         self._key = config.hash_key.get_secret_value().encode() if config.hash_key else None
-        self.written = 0
 
     def on_start(self) -> None:
         super().on_start()
@@ -139,7 +138,6 @@ class LedgerActor(BaseActor):
             return len(self._pending)
         self._failing = False
         self._head = prev
-        self.written += len(batch)
         self._pending.clear()
         return 0
 

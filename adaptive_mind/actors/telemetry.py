@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,6 @@ class TelemetryActor(BaseActor):
         self._bus = bus
         self._sinks = [subscribers, *sinks]
         self._subscribers = subscribers
-        self.delivered = 0
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -76,7 +75,6 @@ class TelemetryActor(BaseActor):
             )
         if not events:
             return
-        self.delivered += len(events)
         for sink in self._sinks:
             try:
                 sink.handle(events)
@@ -98,7 +96,3 @@ class TelemetryActor(BaseActor):
                 sink.close()
             except Exception:
                 logger.exception("telemetry sink %s failed to close", type(sink).__name__)
-
-
-def topic_set(topics_: Iterable[str] | None) -> frozenset[str] | None:
-    return frozenset(topics_) if topics_ is not None else None

@@ -26,6 +26,3 @@ class RestartIntensity:
             return False
         times.append(now)
         return True
-
-    def recent(self, name: str) -> int:
-        return len(self._times.get(name, ()))

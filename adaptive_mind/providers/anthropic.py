@@ -16,7 +16,14 @@ import anthropic
 
 from adaptive_mind.chat import ErrorCategory, Usage
 from adaptive_mind.config import ProviderConfig
-from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.base import (
+    CallFailure,
+    CallRequest,
+    CallResult,
+    CallSuccess,
+    failure_for_status,
+    transport_failure,
+)
 from adaptive_mind.providers.wire_errors import redact, retry_after_from_headers
 
 C = ErrorCategory
@@ -90,10 +97,9 @@ class AnthropicAdapter:
 
     def classify_error(self, exc: BaseException) -> CallFailure:
         """Map an exception raised by the SDK to a category."""
-        if isinstance(exc, anthropic.APITimeoutError):
-            return CallFailure(C.TRANSIENT, "request timed out", timed_out=True)
-        if isinstance(exc, anthropic.APIConnectionError):
-            return CallFailure(C.TRANSIENT, "connection error")
+        lost = transport_failure(exc, anthropic.APITimeoutError, anthropic.APIConnectionError)
+        if lost is not None:
+            return lost
         if not isinstance(exc, anthropic.APIStatusError):
             return CallFailure(C.UNKNOWN, f"unexpected {type(exc).__name__}")
         status = exc.status_code
@@ -105,23 +111,13 @@ class AnthropicAdapter:
         lowered = message.lower()
         text = redact(f"{status} {etype}: {message}".strip(" :"), self._secrets)
         retry_after = retry_after_from_headers(exc.response.headers)
-        if status in (408, 409, 429) or status >= 500:
-            return CallFailure(C.TRANSIENT, text, status, retry_after)
-        if status in (401, 402, 403):
+        if status == 400 and "credit balance is too low" in lowered:
             return CallFailure(C.KEY_FATAL, text, status)
-        if status == 404:
+        if status == 400 and "prompt is too long" in lowered:
             return CallFailure(C.MODEL, text, status)
-        if status == 400:
-            if "credit balance is too low" in lowered:
-                return CallFailure(C.KEY_FATAL, text, status)
-            if "prompt is too long" in lowered:
-                return CallFailure(C.MODEL, text, status)
-            if "content filtering policy" in lowered:
-                return CallFailure(C.CONTENT_POLICY, text, status)
-            return CallFailure(C.BAD_REQUEST, text, status)
-        if status in (413, 422):
-            return CallFailure(C.BAD_REQUEST, text, status)
-        return CallFailure(C.UNKNOWN, text, status)
+        if status == 400 and "content filtering policy" in lowered:
+            return CallFailure(C.CONTENT_POLICY, text, status)
+        return failure_for_status(status, text, retry_after)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -64,15 +64,32 @@ class ProviderAdapter(Protocol):
 
 def category_for_status(status: int) -> ErrorCategory:
     """The generic status table shared by the scripted provider and adapters' fallbacks."""
-    if status in (408, 429) or status >= 500:
+    if status in (408, 409, 429) or status >= 500:
         return ErrorCategory.TRANSIENT
     if status in (401, 402, 403):
         return ErrorCategory.KEY_FATAL
     if status == 404:
         return ErrorCategory.MODEL
-    if status in (400, 409, 413, 422):
+    if status in (400, 413, 422):
         return ErrorCategory.BAD_REQUEST
     return ErrorCategory.UNKNOWN
+
+
+def failure_for_status(status: int, text: str, retry_after_s: float | None) -> CallFailure:
+    """The generic classification of an HTTP error; Retry-After only matters when transient."""
+    category = category_for_status(status)
+    return CallFailure(
+        category, text, status, retry_after_s if category is ErrorCategory.TRANSIENT else None
+    )
+
+
+def transport_failure(exc: BaseException, timeout: type, connection: type) -> CallFailure | None:
+    """Timeouts and dropped connections, from an SDK's own exception types (None: neither)."""
+    if isinstance(exc, timeout):
+        return CallFailure(ErrorCategory.TRANSIENT, "request timed out", timed_out=True)
+    if isinstance(exc, connection):
+        return CallFailure(ErrorCategory.TRANSIENT, "connection error")
+    return None
 
 
 async def run_guarded(adapter: ProviderAdapter, call: CallRequest) -> CallResult:

@@ -24,7 +24,13 @@ from google.genai import types
 
 from adaptive_mind.chat import ErrorCategory, Usage
 from adaptive_mind.config import ProviderConfig
-from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.base import (
+    CallFailure,
+    CallRequest,
+    CallResult,
+    CallSuccess,
+    failure_for_status,
+)
 from adaptive_mind.providers.wire_errors import (
     daily_quota_exhausted,
     redact,
@@ -141,22 +147,14 @@ class GeminiAdapter:
             # A per-day quota will not come back in seconds: keep the key out (capped by
             # keys.max_retry_after_s) instead of retrying it every cooldown.
             retry_after = DAILY_QUOTA_RETRY_S
-        if code in (408, 409, 429) or code >= 500:
-            return CallFailure(C.TRANSIENT, text, code, retry_after)
         if code == 400 and ("API_KEY_INVALID" in reasons or status == "FAILED_PRECONDITION"):
             return CallFailure(C.KEY_FATAL, text, code)
-        if code in (401, 402, 403):
-            return CallFailure(C.KEY_FATAL, text, code)
-        if code == 404:
+        lowered = message.lower()
+        if code == 400 and "input token count" in lowered and "exceeds the maximum" in lowered:
             return CallFailure(C.MODEL, text, code)
-        if code == 400:
-            lowered = message.lower()
-            if "input token count" in lowered and "exceeds the maximum" in lowered:
-                return CallFailure(C.MODEL, text, code)
-            return CallFailure(C.BAD_REQUEST, text, code)
-        if code == 422:
-            return CallFailure(C.BAD_REQUEST, text, code)
-        return CallFailure(C.UNKNOWN, text, code or None)
+        if not code:
+            return CallFailure(C.UNKNOWN, text)
+        return failure_for_status(code, text, retry_after)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

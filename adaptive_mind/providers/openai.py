@@ -16,7 +16,14 @@ import openai
 
 from adaptive_mind.chat import ErrorCategory, Usage
 from adaptive_mind.config import ProviderConfig
-from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
+from adaptive_mind.providers.base import (
+    CallFailure,
+    CallRequest,
+    CallResult,
+    CallSuccess,
+    failure_for_status,
+    transport_failure,
+)
 from adaptive_mind.providers.wire_errors import redact, retry_after_from_headers
 
 C = ErrorCategory
@@ -83,10 +90,9 @@ class OpenAIAdapter:
 
     def classify_error(self, exc: BaseException) -> CallFailure:
         """Map an exception raised by the SDK to a category."""
-        if isinstance(exc, openai.APITimeoutError):
-            return CallFailure(C.TRANSIENT, "request timed out", timed_out=True)
-        if isinstance(exc, openai.APIConnectionError):
-            return CallFailure(C.TRANSIENT, "connection error")
+        lost = transport_failure(exc, openai.APITimeoutError, openai.APIConnectionError)
+        if lost is not None:
+            return lost
         if not isinstance(exc, openai.APIStatusError):
             return CallFailure(C.UNKNOWN, f"unexpected {type(exc).__name__}")
         status = exc.status_code
@@ -96,25 +102,13 @@ class OpenAIAdapter:
         message = str(body.get("message") or "")
         text = redact(f"{status} {code or etype or ''}: {message}".strip(" :"), self._secrets)
         retry_after = retry_after_from_headers(exc.response.headers)
-        if status == 429:
-            if code == "insufficient_quota" or etype == "insufficient_quota":
-                return CallFailure(C.KEY_FATAL, text, status)
-            return CallFailure(C.TRANSIENT, text, status, retry_after)
-        if status in (401, 402, 403):
+        if status == 429 and "insufficient_quota" in (code, etype):
             return CallFailure(C.KEY_FATAL, text, status)
-        if status == 404:
+        if status == 400 and code == "context_length_exceeded":
             return CallFailure(C.MODEL, text, status)
-        if status == 400:
-            if code == "context_length_exceeded":
-                return CallFailure(C.MODEL, text, status)
-            if code == "content_policy_violation":
-                return CallFailure(C.CONTENT_POLICY, text, status)
-            return CallFailure(C.BAD_REQUEST, text, status)
-        if status == 422:
-            return CallFailure(C.BAD_REQUEST, text, status)
-        if status in (408, 409) or status >= 500:
-            return CallFailure(C.TRANSIENT, text, status, retry_after)
-        return CallFailure(C.UNKNOWN, text, status)
+        if status == 400 and code == "content_policy_violation":
+            return CallFailure(C.CONTENT_POLICY, text, status)
+        return failure_for_status(status, text, retry_after)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -33,26 +33,16 @@ def _secret_of(result: DrillResult, key_id: str) -> str | None:
 
 
 def retry_after_violations(phase: PhaseResult, window_s: float) -> int:
-    """Calls a key got within ``window_s`` after it answered 429 (the Retry-After it gave)."""
-    violations = 0
-    by_key: dict[str, list[tuple[float, str]]] = {}
+    """Calls that reached a key while a Retry-After (``window_s``) it gave was still running."""
+    limited: dict[str, list[float]] = {}
     for t, h in phase.hits:
-        by_key.setdefault(h.key, []).append((t, h.outcome))
-    for hits in by_key.values():
-        for i, (t, outcome) in enumerate(hits):
-            if outcome != "rate_limit":
-                continue
-            # the retry-after served is the scenario's; the server does not echo it, so use
-            # the smallest window any timeline entry gives (conservative)
-            window = phase_retry_after(phase)
-            violations += sum(
-                1 for t2, _ in hits[i + 1 :] if t + RETRY_AFTER_SLACK_S < t2 < t + window
-            )
-    return violations
-
-
-def phase_retry_after(phase: PhaseResult) -> float:
-    return getattr(phase, "_retry_after", 0.0)
+        if h.outcome == "rate_limit":
+            limited.setdefault(h.key, []).append(t)
+    return sum(
+        1
+        for t, h in phase.hits
+        if any(t0 + RETRY_AFTER_SLACK_S < t < t0 + window_s for t0 in limited.get(h.key, ()))
+    )
 
 
 def checks(result: DrillResult) -> list[Check]:

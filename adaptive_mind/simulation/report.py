@@ -11,7 +11,6 @@ from typing import Any
 from adaptive_mind.simulation.drill import DrillResult, PhaseResult
 from adaptive_mind.simulation.scenario import FaultWindow
 
-CHARTS = ("outcomes", "breakers", "keys", "latency")
 BUCKET_S = 0.5
 _STATE_COLOR = {"closed": "#2e9e5b", "half_open": "#f2b705", "open": "#d64541"}
 

@@ -94,21 +94,6 @@ class Scenario(BaseModel):
     """The baseline is this provider's SDK with its default retries, first key, first model."""
     expect: Expectations = Field(default_factory=Expectations)
 
-    def scaled(self, factor: float) -> Scenario:
-        """The same scenario with every time (and request count) multiplied by ``factor``."""
-        if factor == 1:
-            return self
-        data = self.model_dump()
-        data["duration_s"] *= factor
-        data["requests"] = max(20, int(self.requests * factor))
-        for w in data["timeline"]:
-            w["at"] *= factor
-            if w["until"] is not None:
-                w["until"] *= factor
-            if w["retry_after_s"] is not None:
-                w["retry_after_s"] *= factor
-        return Scenario.model_validate(data)
-
 
 def shipped() -> list[str]:
     """Names of the scenarios that come with the package."""

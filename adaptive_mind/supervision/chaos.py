@@ -14,10 +14,6 @@ class Chaos:
     def __init__(self, cells: Callable[[], dict[str, ActorCell]]) -> None:
         self._cells = cells
 
-    def names(self) -> list[str]:
-        """Every actor that can be crashed."""
-        return sorted(self._cells())
-
     def crash(self, name: str) -> bool:
         """Make actor ``name`` raise inside its own thread; it is then restarted (or marked down).
 

@@ -15,7 +15,7 @@ import pykka
 
 from adaptive_mind.actors.base import CrashReporter, Wiring
 from adaptive_mind.actors.breaker import CircuitBreakerActor
-from adaptive_mind.actors.cell import ActorCell, CellState
+from adaptive_mind.actors.cell import ActorCell
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.key_pool import KeyPoolActor
 from adaptive_mind.actors.ledger import LedgerActor, LedgerStore
@@ -162,9 +162,6 @@ class ActorTree:
         child = self.children.get("ledger")
         return child.cell if child is not None else None
 
-    def states(self) -> dict[str, str]:
-        return {name: child.cell.state.value for name, child in self.children.items()}
-
     def stop(self, names: list[str], timeout_s: float) -> None:
         """Stop the named children (in order) and mark their cells down."""
         for name in names:
@@ -178,6 +175,3 @@ class ActorTree:
                     ref.stop(block=True, timeout=timeout_s)
                 except pykka.Timeout:
                     pass
-
-    def is_down(self, name: str) -> bool:
-        return self.children[name].cell.state is CellState.DOWN

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 REQUEST_SUCCEEDED = "request.succeeded"  # contract
 REQUEST_FAILED = "request.failed"  # contract
+# Reserved, not emitted: a per-attempt event would cost the hot path; every attempt is in the
+# request.* events' payload (attempt_list) and in the ledger entry.
 ATTEMPT_STARTED = "attempt.started"
 ATTEMPT_SUCCEEDED = "attempt.succeeded"
 ATTEMPT_FAILED = "attempt.failed"  # contract
-KEY_PENALIZED = "key.penalized"
+KEY_PENALIZED = "key.penalized"  # reserved: an UNKNOWN failure only re-ranks the key
 KEY_COOLED = "key.cooled"  # contract
 KEY_DISABLED = "key.disabled"  # contract
 KEY_RESTORED = "key.restored"  # contract
