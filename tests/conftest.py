@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import adaptive_mind as am
-from tests.helpers import wait_until
+from tests.helpers import join_new_threads
 
 
 @pytest.fixture
@@ -30,4 +30,4 @@ def start() -> Iterator[Callable[..., am.ActorSystem]]:
 def no_thread_leaks() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
-    wait_until(lambda: not (set(threading.enumerate()) - before), timeout=5.0)
+    join_new_threads(before)

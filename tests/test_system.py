@@ -7,7 +7,7 @@ import pytest
 
 import adaptive_mind as am
 from adaptive_mind.chat import ErrorCategory as C
-from tests.helpers import USER, config, scripted, wait_until
+from tests.helpers import USER, EventLog, barrier, config, join_new_threads, scripted
 
 
 def order(attempts):
@@ -201,7 +201,7 @@ def test_deadline_shorter_than_latency(start):
     assert 0.09 <= elapsed < 1.0
     assert info.value.request_id
     # the cancelled call is not held against the key or the breaker
-    wait_until(lambda: system.key_states("a")[0]["in_flight"] == 0)
+    barrier(system, "provider:a")  # it has handled the cancellation and released the lease
     assert system.key_states("a")[0]["state"] == "available"
     assert system.breaker_state("a") == "closed"
 
@@ -238,9 +238,12 @@ def test_waits_for_a_key_cooling_from_earlier_requests(start):
     with pytest.raises(am.AllProvidersFailedError):
         system.complete(USER)  # fails on k1 itself: never waits for its own failed key
 
+    waiting = EventLog(system, topics=["request.waiting"])
+
     async def main():
         task = asyncio.create_task(system.acomplete(USER))
-        await asyncio.sleep(0.05)  # let the request reach the supervisor and start waiting
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, waiting.wait_count, 1)
         assert not task.done()
         clock.advance(2)
         return await asyncio.wait_for(task, 5)
@@ -330,7 +333,8 @@ def test_stop_fails_in_flight_requests_and_is_idempotent(start):
 
     async def main():
         tasks = [asyncio.create_task(system.acomplete(USER)) for _ in range(5)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one turn of the loop: every task is admitted
+        assert system.in_flight == 5
         await asyncio.get_running_loop().run_in_executor(None, system.stop)
         return await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -379,7 +383,8 @@ def test_stop_with_a_timeout_lets_in_flight_requests_finish(start):
 
     async def main():
         tasks = [asyncio.create_task(system.acomplete(USER)) for _ in range(5)]
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0)  # one turn of the loop: every task is admitted
+        assert system.in_flight == 5
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: system.stop(timeout_s=5))
         return await asyncio.gather(*tasks, return_exceptions=True)
@@ -411,7 +416,7 @@ def test_stop_leaves_no_threads_behind_with_real_sdk_clients():
         for p in ("openai", "anthropic", "gemini"):
             system.complete(USER, providers=[p])
         system.stop()
-        wait_until(lambda: set(threading.enumerate()) <= before)
+        join_new_threads(before)
 
 
 def test_mailbox_depths_are_exported(start):

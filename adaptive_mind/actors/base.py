@@ -12,7 +12,7 @@ from typing import Any
 
 import pykka
 
-from adaptive_mind.messages import ChildFailed, Crash
+from adaptive_mind.messages import ChildFailed, Crash, Ping
 from adaptive_mind.messages.address import Address
 
 logger = logging.getLogger("adaptive_mind.actors")
@@ -53,6 +53,7 @@ class BaseActor(pykka.ThreadingActor):
         self._on_crash = wiring.on_crash if wiring is not None else None
         self._dispatch: dict[type, Callable[[Any], Any]] = self._handlers()
         self._dispatch[Crash] = self._crash
+        self._dispatch[Ping] = lambda _m: None
 
     @property
     def address(self) -> Address:

@@ -36,7 +36,7 @@ from adaptive_mind.messages.request import (
     RequestSpec,
     ThreadReply,
 )
-from adaptive_mind.messages.supervision import ChildFailed, Crash
+from adaptive_mind.messages.supervision import ChildFailed, Crash, Ping
 
 __all__ = [
     "AcquirePermit",
@@ -56,6 +56,7 @@ __all__ = [
     "NoKeyAvailable",
     "PermitDenied",
     "PermitGranted",
+    "Ping",
     "ProviderExhausted",
     "ProviderSucceeded",
     "RecordOutcome",

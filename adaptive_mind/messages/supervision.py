@@ -12,6 +12,11 @@ class Crash:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """Answered (ask) once everything sent before it is handled: a barrier for tools and tests."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChildFailed:
     """An actor died. Sent from its own thread (``on_failure``) to whoever supervises it."""
 

@@ -244,6 +244,14 @@ class Supervisor(BaseActor):
                 flight.wake_at = retry_at
                 flight.waited_s += wait
                 flight.note("request.waiting", wait_s=round(wait, 3), reason="keys cooling")
+                self._events.emit(
+                    Event(
+                        event_type=topics.REQUEST_WAITING,
+                        source="supervisor",
+                        request_id=flight.request_id,
+                        payload={"wait_s": round(wait, 3)},
+                    )
+                )
                 heapq.heappush(self._waiting, (retry_at, flight.request_id))
                 return
         self._finish(flight, flight.failure())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 REQUEST_SUCCEEDED = "request.succeeded"  # contract
 REQUEST_FAILED = "request.failed"  # contract
+REQUEST_WAITING = "request.waiting"  # every provider out only for keys cooling from others
 # Reserved, not emitted: a per-attempt event would cost the hot path; every attempt is in the
 # request.* events' payload (attempt_list) and in the ledger entry.
 ATTEMPT_STARTED = "attempt.started"

@@ -6,7 +6,7 @@ import pytest
 
 import adaptive_mind as am
 from adaptive_mind.telemetry import topics
-from tests.helpers import USER, scripted, wait_until
+from tests.helpers import USER, EventLog, scripted
 
 KINDS = ["provider:a", "key_pool:a", "breaker:a", "ledger", "telemetry", "supervisor"]
 
@@ -56,10 +56,10 @@ def test_actors_lists_every_supervised_actor(start, tmp_path):
 @pytest.mark.parametrize("name", KINDS)
 def test_crash_each_actor_kind_during_concurrent_requests(start, tmp_path, name):
     system = start(cfg(tmp_path))
-    restarted = []
-    system.subscribe(restarted.append, topics=[topics.ACTOR_RESTARTED])
+    restarted = EventLog(system, topics=[topics.ACTOR_RESTARTED])
     results = asyncio.run(burst(system, 200, crash=name))
-    wait_until(lambda: system.actors()[name] == "running", timeout=1.0)
+    restarted.wait_count(1, timeout=1.0)  # back within a second
+    assert system.actors()[name] == "running"
     ok = [r for r in results if isinstance(r, am.Completion)]
     failed = [r for r in results if not isinstance(r, am.Completion)]
     if name == "supervisor":  # requests it held fail with a clear error; the rest succeed
@@ -70,7 +70,7 @@ def test_crash_each_actor_kind_during_concurrent_requests(start, tmp_path, name)
     assert len(ok) >= 150
     assert system.complete(USER).text  # serving again
     system.flush()
-    assert [e.payload["actor"] for e in restarted] == [name]
+    assert [e.payload["actor"] for e in restarted.events] == [name]
     ids = {r.request_id for r in results if getattr(r, "request_id", None)}
     system.stop()
     with am.Ledger.open(tmp_path / "ledger.sqlite") as ledger:
@@ -82,16 +82,11 @@ def test_crash_each_actor_kind_during_concurrent_requests(start, tmp_path, name)
 
 def test_restart_limit_marks_the_provider_down_and_others_keep_serving(start, tmp_path):
     system = start(cfg(tmp_path, supervision={"max_restarts": 2, "within_s": 60}))
-    events = []
-    system.subscribe(events.append, topics=[topics.ACTOR_RESTARTED, topics.ACTOR_DOWN])
-
-    def seen(n):
-        system.flush()
-        return len(events) >= n
-
+    log = EventLog(system, topics=[topics.ACTOR_RESTARTED, topics.ACTOR_DOWN])
+    events = log.events
     for i in range(3):
         assert system.chaos.crash("provider:a")
-        wait_until(lambda i=i: seen(i + 1))
+        log.wait_count(i + 1)
     assert system.actors()["provider:a"] == "down"
     assert system.chaos.crash("provider:a") is False  # crashing a down actor does nothing
     reply = system.complete(USER)
@@ -112,8 +107,9 @@ def test_restarted_key_pool_keeps_disabled_keys(start, tmp_path):
     system = start(cfg(tmp_path, providers=providers))
     system.complete(USER)
     assert system.key_states("a")[0]["state"] == "disabled"
+    restarted = EventLog(system, topics=[topics.ACTOR_RESTARTED])
     system.chaos.crash("key_pool:a")
-    wait_until(lambda: system.actors()["key_pool:a"] == "running")
+    restarted.wait_count(1)
     assert system.key_states("a")[0]["state"] == "disabled"
     assert system.complete(USER).key_id == "a#2"
 
@@ -173,8 +169,9 @@ def test_a_crashed_ledger_loses_no_entry(start, tmp_path):
         )
     )
     ids = [system.complete(USER).request_id for _ in range(20)]  # all pending in memory
+    restarted = EventLog(system, topics=[topics.ACTOR_RESTARTED])
     system.chaos.crash("ledger")
-    wait_until(lambda: system.actors()["ledger"] == "running")
+    restarted.wait_count(1)
     ids += [system.complete(USER).request_id for _ in range(5)]
     system.stop()
     with am.Ledger.open(tmp_path / "ledger.sqlite") as ledger:

@@ -74,7 +74,8 @@ def test_stop_with_requests_in_flight_still_writes_their_entries(start, tmp_path
 
     async def main():
         tasks = [asyncio.create_task(system.acomplete(USER)) for _ in range(7)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one turn of the loop: every task is admitted
+        assert system.in_flight == 7
         await asyncio.get_running_loop().run_in_executor(None, system.stop)
         return await asyncio.gather(*tasks, return_exceptions=True)
 
