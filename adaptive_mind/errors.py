@@ -17,7 +17,8 @@ empty). Messages never contain a secret.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from adaptive_mind.chat import Attempt
 
@@ -82,8 +83,11 @@ class AllProvidersFailedError(AdaptiveMindError):
     """Every provider failed or was skipped.
 
     Attributes:
-        skipped: ``(provider, reason)`` pairs for providers that were not called, e.g.
-            ``("openai", "circuit open")``.
+        skipped: ``(provider, reason)`` pairs for providers that could not serve, with the real
+            reason as a code: ``circuit_open``, ``rate_limited``, ``keys_disabled``,
+            ``probing``, ``retry_budget``, ``down``, ``crashed``.
+        until: provider -> when (UTC) it may serve again, where known (rate-limit windows,
+            open circuits, disabled keys).
     """
 
     def __init__(
@@ -93,14 +97,26 @@ class AllProvidersFailedError(AdaptiveMindError):
         request_id: str | None = None,
         attempts: Sequence[Attempt] = (),
         skipped: Sequence[tuple[str, str]] = (),
+        until: Mapping[str, datetime] | None = None,
     ) -> None:
         skipped_t = tuple(skipped)
+        until_d = dict(until or {})
         if message is None:
             message = f"all providers failed: {_chain(attempts)}"
             if skipped_t:
-                message += "; skipped: " + ", ".join(f"{p} ({why})" for p, why in skipped_t)
+                message += "; skipped: " + ", ".join(
+                    f"{p} ({why}"
+                    + (
+                        f" until {until_d[p].isoformat(timespec='milliseconds')}"
+                        if p in until_d
+                        else ""
+                    )
+                    + ")"
+                    for p, why in skipped_t
+                )
         super().__init__(message, request_id=request_id, attempts=attempts)
         self.skipped = skipped_t
+        self.until = until_d
 
 
 class ContentPolicyError(AdaptiveMindError):

@@ -3,7 +3,7 @@ import os
 import pytest
 
 import adaptive_mind as am
-from adaptive_mind.config import RuntimeConfig
+from adaptive_mind.config import RetryConfig, RuntimeConfig
 from tests.helpers import scripted
 
 
@@ -19,14 +19,47 @@ def test_defaults_match_the_contract():
     cfg = RuntimeConfig.model_validate(base())
     p = cfg.providers["openai"]
     assert cfg.priority == ("openai",)
-    assert (p.timeout_s, p.breaker.failure_threshold, p.breaker.reset_timeout_s) == (60, 5, 30)
-    assert p.breaker.half_open_max_calls == 1 and p.keys.cooldown_s == 30
+    # Issue #11 replaced the 0.1 health defaults (threshold 5, reset 30 s, cooldown 30 s).
+    assert (p.timeout_s, p.breaker.failure_threshold, p.breaker.reset_timeout_s) == (60, 10, 5)
+    assert (p.breaker.window_size, p.breaker.min_calls, p.breaker.failure_rate_threshold) == (
+        20,
+        10,
+        0.5,
+    )
+    assert p.breaker.half_open_max_calls == 1 and p.keys.cooldown_s == 1
+    assert (p.keys.outlier_consecutive_failures, p.keys.ejection_s) == (5, 5)
+    assert cfg.retry_for("openai") == RetryConfig() and cfg.retry.max_attempts == 5
     assert (cfg.request.deadline_s, cfg.request.max_in_flight) == (120, 10000)
     assert cfg.request.max_cooldown_wait_s == 5
     assert (cfg.supervision.max_restarts, cfg.supervision.within_s) == (3, 10)
     assert (cfg.ledger.prompt_preview_chars, cfg.ledger.response_preview_chars) == (512, 1024)
     assert cfg.mitigation is None
     assert p.breaker.reset_cap_s == 30 and p.keys.cooldown_cap_s == 30
+
+
+def test_provider_retry_section_replaces_the_top_level_one():
+    cfg = RuntimeConfig.model_validate(
+        {**base(retry={"max_attempts": 2}), "retry": {"max_attempts": 7, "budget_ratio": 1.0}}
+    )
+    assert cfg.retry_for("openai").max_attempts == 2
+    assert cfg.retry.max_attempts == 7
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "rule"),
+    [
+        ("breaker", "min_calls", 30, "must be <= window_size"),
+        ("breaker", "failure_rate_threshold", 1.5, "less than or equal to 1"),
+        ("keys", "max_ejected_fraction", 0.9, "less than or equal to 0.5"),
+        ("keys", "max_ejection_s", 1, "must be >= ejection_s"),
+        ("retry", "backoff_max_s", 0.01, "must be >= backoff_base_s"),
+        ("retry", "max_attempts", 0, "must be > 0"),
+    ],
+)
+def test_new_health_knobs_are_validated(section, field, value, rule):
+    with pytest.raises(am.ConfigError, match=rule) as info:
+        RuntimeConfig.model_validate(base(**{section: {field: value}}))
+    assert f"providers.openai.{section}.{field}" in str(info.value)
 
 
 def test_key_ids_default_and_configured():

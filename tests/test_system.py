@@ -26,6 +26,7 @@ def test_attempt_order_is_provider_then_model_then_key(start):
                         {"key": "a1", "model": "m2", "fail": 503},
                         {"key": "a2", "model": "m2", "fail": 401},
                     ],
+                    retry={"max_attempts": 3},
                 ),
                 "b": scripted(["b1"], ["n1"]),
             }
@@ -66,7 +67,7 @@ def test_category_consequences_for_keys_and_breaker(start):
     reply = system.complete(USER)
     assert reply.key_id == "a#3" and reply.model == "m2"
     states = {s["key_id"]: s for s in system.key_states("a")}
-    assert states["a#1"]["state"] == "cooling" and states["a#1"]["failures"] == 1
+    assert states["a#1"]["state"] == "rate_limited" and states["a#1"]["failures"] == 1
     assert 7 - 0.5 < states["a#1"]["cooldown_remaining_s"] <= 30
     assert states["a#2"]["state"] == "disabled"
     assert states["a#3"]["state"] == "available" and states["a#3"]["failures"] == 0
@@ -92,7 +93,8 @@ def test_all_failed_carries_every_attempt_and_skips(start):
             {
                 "a": scripted(["k1"], responses=[{"fail": 503}], breaker={"failure_threshold": 1}),
                 "b": scripted(["k1"], responses=[{"fail": "connection"}]),
-            }
+            },
+            retry={"max_attempts": 1, "last_resort": False},
         ),
         clock=clock,
     )
@@ -103,8 +105,9 @@ def test_all_failed_carries_every_attempt_and_skips(start):
     assert "a/m1/a#1: TRANSIENT 503" in str(err)
     with pytest.raises(am.AllProvidersFailedError) as info:
         system.complete(USER)
-    assert ("a", "circuit open") in info.value.skipped
-    assert info.value.attempts == ()
+    assert ("a", "circuit_open") in info.value.skipped
+    assert "a (circuit_open until " in str(info.value)
+    assert order(info.value.attempts) == [("b", "m1", "b#1", C.TRANSIENT)]
 
 
 def test_open_breaker_means_zero_calls_until_reset_then_limited_probes(start):
@@ -221,7 +224,7 @@ def test_attempt_timeout_is_transient_and_moves_on(start):
     assert "timed out" in reply.attempts[0].error
 
 
-def test_waits_for_a_key_cooling_from_earlier_requests(start):
+def test_waits_out_a_short_retry_after_when_no_key_can_serve(start):
     clock = am.FakeClock()
     system = start(
         config(
@@ -235,9 +238,6 @@ def test_waits_for_a_key_cooling_from_earlier_requests(start):
         ),
         clock=clock,
     )
-    with pytest.raises(am.AllProvidersFailedError):
-        system.complete(USER)  # fails on k1 itself: never waits for its own failed key
-
     waiting = EventLog(system, topics=["request.waiting"])
 
     async def main():
@@ -245,11 +245,13 @@ def test_waits_for_a_key_cooling_from_earlier_requests(start):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, waiting.wait_count, 1)
         assert not task.done()
+        assert system.key_states("a")[0]["state"] == "rate_limited"
         clock.advance(2)
         return await asyncio.wait_for(task, 5)
 
     reply = asyncio.run(main())
-    assert reply.key_id == "a#1" and len(reply.attempts) == 1
+    assert reply.key_id == "a#1" and len(reply.attempts) == 2
+    assert reply.attempts[0].category is C.TRANSIENT and reply.attempts[0].status_code == 429
 
 
 def test_does_not_wait_beyond_max_cooldown_wait(start):
@@ -267,7 +269,8 @@ def test_does_not_wait_beyond_max_cooldown_wait(start):
         system.complete(USER)
     with pytest.raises(am.AllProvidersFailedError) as info:
         system.complete(USER)
-    assert info.value.attempts == () and ("a", "no key available") in info.value.skipped
+    assert info.value.attempts == () and ("a", "rate_limited") in info.value.skipped
+    assert info.value.until["a"].tzinfo is not None
 
 
 def test_per_request_providers_and_models(start):
@@ -347,11 +350,12 @@ def test_stop_fails_in_flight_requests_and_is_idempotent(start):
 
 def test_two_systems_do_not_share_state(start):
     clock = am.FakeClock()
-    s1 = start(config({"a": scripted(["k1"], responses=[{"fail": 503}])}), clock=clock)
+    limited = scripted(["k1"], responses=[{"fail": 429, "retry_after_s": 30}])
+    s1 = start(config({"a": limited}, request={"max_cooldown_wait_s": 0}), clock=clock)
     s2 = start(config({"a": scripted(["k1"])}), clock=clock)
     with pytest.raises(am.AllProvidersFailedError):
         s1.complete(USER)
-    assert s1.key_states("a")[0]["state"] == "cooling"
+    assert s1.key_states("a")[0]["state"] == "rate_limited"
     assert s2.key_states("a")[0]["state"] == "available"
     assert s2.complete(USER).provider == "a"
 

@@ -1,4 +1,5 @@
-"""CircuitBreakerActor: owns one provider's :class:`~adaptive_mind.core.breaker.Breaker`."""
+"""CircuitBreakerActor: owns one provider's :class:`~adaptive_mind.core.breaker.Breaker` and its
+:class:`~adaptive_mind.core.retry.RetryBudget` (both are admission control for the provider)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.clock import Clock
-from adaptive_mind.config import BreakerConfig
+from adaptive_mind.config import BreakerConfig, RetryConfig
 from adaptive_mind.core.breaker import Breaker, Transition, verdict_for
+from adaptive_mind.core.retry import RetryBudget
 from adaptive_mind.messages import (
     AcquirePermit,
     GetBreakerState,
@@ -30,6 +32,7 @@ class CircuitBreakerActor(BaseActor):
         clock: Clock,
         events: EventSink,
         *,
+        retry: RetryConfig | None = None,
         start_open_for: float | None = None,
         restore: dict[str, Any] | None = None,
         wiring: Wiring | None = None,
@@ -40,6 +43,7 @@ class CircuitBreakerActor(BaseActor):
         self._events = events
         self._clock = clock
         self.core = Breaker(config, clock, start_open_for=start_open_for)
+        self.budget = RetryBudget(retry or RetryConfig(), clock)
         if restore is not None:
             self.core.restore(restore)
 
@@ -60,19 +64,32 @@ class CircuitBreakerActor(BaseActor):
             self._events.emit(breaker_event(self._provider, t, self._clock))
 
     def _acquire(self, msg: AcquirePermit) -> None:
-        permit, transitions = self.core.acquire()
+        if msg.retry and not self.budget.try_withdraw():
+            reply = PermitDenied(msg.request_id, None, self.core.state.value, budget_spent=True)
+            self.tell_safely(msg.reply_to, reply)
+            return
+        permit, transitions = self.core.acquire(force=msg.force)
         self._publish(transitions)
         if permit is not None:
+            if not msg.retry:
+                self.budget.deposit()
             self.tell_safely(msg.reply_to, PermitGranted(msg.request_id, permit))
         else:
+            if msg.retry:
+                self.budget.refund()
             reply = PermitDenied(msg.request_id, self.core.retry_at(), self.core.state.value)
             self.tell_safely(msg.reply_to, reply)
 
     def _release(self, msg: ReleasePermit) -> None:
+        if msg.retry:
+            self.budget.refund()
         self._publish(self.core.release(msg.permit))
 
     def _record(self, msg: RecordOutcome) -> None:
         verdict = verdict_for(
-            msg.category, independent=msg.independent, count_unknown=self._cfg.count_unknown
+            msg.category,
+            independent=msg.independent,
+            count_unknown=self._cfg.count_unknown,
+            rate_limited=msg.rate_limited,
         )
         self._publish(self.core.record(msg.permit, verdict))

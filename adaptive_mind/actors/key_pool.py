@@ -60,11 +60,13 @@ class KeyPoolActor(BaseActor):
         if isinstance(got, Lease):
             self.tell_safely(msg.reply_to, KeyLeased(msg.request_id, got))
         else:
-            reply = NoKeyAvailable(msg.request_id, got.next_free_at, got.cooling)
+            reply = NoKeyAvailable(msg.request_id, got.reason, got.next_free_at)
             self.tell_safely(msg.reply_to, reply)
 
     def _report(self, msg: ReportKeyOutcome) -> None:
-        outcome = self.core.report(msg.lease, msg.category, msg.retry_after_s)
+        outcome = self.core.report(
+            msg.lease, msg.category, msg.retry_after_s, rate_limited=msg.rate_limited
+        )
         if msg.reply_to is not None:
             self.tell_safely(msg.reply_to, KeyOutcomeRecorded(msg.request_id, outcome.independent))
         for e in outcome.events:

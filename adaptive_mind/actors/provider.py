@@ -2,14 +2,19 @@
 
 For each attempt it asks its breaker for a permit, its key pool for a lease, starts the call on
 the I/O loop and returns; the result comes back as a message. Walk order: Key 1 Model 1, Key 2
-Model 1, …, then Model 2. MODEL errors move to the next model without blaming the key;
-TRANSIENT / KEY_FATAL / UNKNOWN move to the next key; BAD_REQUEST and refusals end the walk.
-The actor keeps no breaker or key state: it only remembers where each request's walk stands.
+Model 1, …, then Model 2. MODEL errors move to the next model without blaming the key; a rate
+limit or a fatal key error moves to the next key; a server-side failure (5xx, timeout, dropped
+connection, UNKNOWN) is retried on a key this walk has not tried, under the retry budget; when
+every leasable key has been tried the walk ends with BACKOFF and the Supervisor retries the
+provider after a jittered wait. ``retry.max_attempts`` calls per request end the walk;
+BAD_REQUEST and refusals end it at once. The actor keeps no breaker or key state: it only
+remembers where each request's walk stands.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -21,8 +26,9 @@ from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.chat import Attempt, ErrorCategory
 from adaptive_mind.clock import Clock
+from adaptive_mind.config import RetryConfig
 from adaptive_mind.core.breaker import Permit
-from adaptive_mind.core.key_pool import Lease
+from adaptive_mind.core.key_pool import Lease, Unavailable
 from adaptive_mind.messages import (
     AcquirePermit,
     AttemptFailed,
@@ -53,7 +59,20 @@ from adaptive_mind.providers.base import (
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
 
-_NEEDS_INDEPENDENCE = (ErrorCategory.TRANSIENT, ErrorCategory.UNKNOWN)
+_SERVER_SIDE = (ErrorCategory.TRANSIENT, ErrorCategory.UNKNOWN)
+_DEADLINE_SLACK_S = 0.01
+"""A call cut by its timeout this close to the deadline was cut by the deadline."""
+_NO_KEY = {
+    Unavailable.RATE_LIMITED: ExhaustedReason.RATE_LIMITED,
+    Unavailable.KEYS_DISABLED: ExhaustedReason.KEYS_DISABLED,
+    Unavailable.PROBING: ExhaustedReason.PROBING,
+    Unavailable.TRIED: ExhaustedReason.BACKOFF,
+}
+
+
+def is_rate_limit(failure: CallFailure) -> bool:
+    """A rate limit (429 / RESOURCE_EXHAUSTED / rate_limit_error) is about the key."""
+    return failure.category is ErrorCategory.TRANSIENT and failure.status_code == 429
 
 
 class _Stage(Enum):
@@ -77,6 +96,13 @@ class _Walk:
     msg: TryProvider
     models: tuple[str, ...]
     exclude: set[str]
+    """Keys out of this walk for good: fatal errors and rate limits."""
+    attempts: int = 0
+    """Calls this request has made on this provider in this pass."""
+    retry: bool = False
+    """The next call is a retry after a server-side failure (needs retry budget)."""
+    tried: set[str] = dataclasses.field(default_factory=set)
+    """Keys that failed server-side in this walk: other keys go first, then a backoff."""
     model_i: int = 0
     stage: _Stage = _Stage.ACQUIRE
     permit: Permit | None = None
@@ -101,6 +127,7 @@ class ProviderActor(BaseActor):
         adapter: ProviderAdapter,
         models: tuple[str, ...],
         timeout_s: float,
+        retry: RetryConfig,
         breaker: Address,
         key_pool: Address,
         io: IoLoop,
@@ -113,6 +140,7 @@ class ProviderActor(BaseActor):
         self._adapter = adapter
         self._models = models
         self._timeout_s = timeout_s
+        self._max_attempts = retry.max_attempts
         self._breaker = breaker
         self._key_pool = key_pool
         self._io = io
@@ -143,7 +171,8 @@ class ProviderActor(BaseActor):
     def _try(self, msg: TryProvider) -> None:
         rid = msg.request.request_id
         models = msg.request.models.get(self._provider, self._models)
-        walk = _Walk(msg, models, set(msg.exclude_keys))
+        walk = _Walk(msg, models, set(msg.exclude_keys), msg.attempts_before, msg.retry)
+        walk.model_i = min(msg.start_model, len(models) - 1)
         self._walks[rid] = walk
         self._next_attempt(rid, walk)
 
@@ -152,11 +181,17 @@ class ProviderActor(BaseActor):
         if walk.msg.request.deadline.expired(self._clock):
             self._finish(rid, walk, ExhaustedReason.DEADLINE)
             return
+        if walk.attempts >= self._max_attempts:
+            self._finish(rid, walk, ExhaustedReason.ATTEMPTS)
+            return
         walk.stage = _Stage.ACQUIRE
         walk.permit = walk.lease = None
         walk.denied = None
         walk.no_key = None
-        self.tell_safely(self._breaker, AcquirePermit(rid, self.address))
+        self.tell_safely(
+            self._breaker,
+            AcquirePermit(rid, self.address, retry=walk.retry, force=walk.msg.force),
+        )
         # While the breaker is not known closed, ask for the permit first: with one probe permit
         # and one probation lease, asking both at once lets two walks each hold half forever.
         walk.lease_asked = not self._careful
@@ -166,7 +201,8 @@ class ProviderActor(BaseActor):
     def _ask_lease(self, rid: str, walk: _Walk) -> None:
         walk.lease_asked = True
         self.tell_safely(
-            self._key_pool, LeaseKey(rid, frozenset(walk.exclude), self.address, walk.prefer)
+            self._key_pool,
+            LeaseKey(rid, frozenset(walk.exclude | walk.tried), self.address, walk.prefer),
         )
 
     def _acquiring(self, rid: str) -> _Walk | None:
@@ -216,18 +252,24 @@ class ProviderActor(BaseActor):
             if walk.lease is not None:
                 self.tell_safely(self._key_pool, ReleaseKey(walk.lease))
             if walk.permit is not None:
-                self.tell_safely(self._breaker, ReleasePermit(walk.permit))
+                self.tell_safely(self._breaker, ReleasePermit(walk.permit, retry=walk.retry))
             if walk.cancelled:
                 self._walks.pop(rid, None)
             elif walk.denied is not None:
-                self._finish(rid, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=walk.denied.retry_at)
+                if walk.denied.budget_spent:
+                    self._finish(rid, walk, ExhaustedReason.RETRY_BUDGET)
+                else:
+                    self._finish(
+                        rid, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=walk.denied.retry_at
+                    )
             elif walk.no_key is not None:
+                reason = _NO_KEY[walk.no_key.reason]
                 self._finish(
                     rid,
                     walk,
-                    ExhaustedReason.NO_KEYS,
+                    reason,
                     retry_at=walk.no_key.next_free_at,
-                    cooling=walk.no_key.cooling,
+                    cooling=reason is ExhaustedReason.RATE_LIMITED,
                 )
             return
         assert walk.lease is not None and walk.permit is not None
@@ -240,6 +282,7 @@ class ProviderActor(BaseActor):
             self._finish(rid, walk, ExhaustedReason.DEADLINE)
             return
         walk.stage = _Stage.CALL
+        walk.attempts += 1
         walk.cut_by_deadline = remaining < self._timeout_s
         call = CallRequest(
             messages=walk.msg.request.messages,
@@ -296,8 +339,13 @@ class ProviderActor(BaseActor):
                 ),
             )
             return
-        if result.timed_out and walk.cut_by_deadline:
-            # The request's deadline, not the provider, cut this call: not a failure.
+        if (
+            result.timed_out
+            and walk.cut_by_deadline
+            and walk.msg.request.deadline.remaining(self._clock) <= _DEADLINE_SLACK_S
+        ):
+            # The request's deadline, not the provider, cut this call: not a failure. Only when
+            # the deadline really has passed: a reset the SDK reports as a timeout is a failure.
             self._release(lease, permit)
             self._finish(rid, walk, ExhaustedReason.DEADLINE)
             return
@@ -329,7 +377,8 @@ class ProviderActor(BaseActor):
             )
         )
         walk.failure = result
-        if result.category in _NEEDS_INDEPENDENCE:
+        rate_limited = is_rate_limit(result)
+        if result.category in _SERVER_SIDE and not rate_limited:
             # Only the key pool knows whether this failure is news; the breaker must hear its
             # verdict before this walk asks for the next permit, so wait for the pool's answer.
             walk.stage = _Stage.VERDICT
@@ -338,8 +387,16 @@ class ProviderActor(BaseActor):
                 ReportKeyOutcome(lease, result.category, result.retry_after_s, rid, self.address),
             )
             return
-        self.tell_safely(self._key_pool, ReportKeyOutcome(lease, result.category))
-        self.tell_safely(self._breaker, RecordOutcome(permit, result.category.value, True))
+        self.tell_safely(
+            self._key_pool,
+            ReportKeyOutcome(
+                lease, result.category, result.retry_after_s, rate_limited=rate_limited
+            ),
+        )
+        self.tell_safely(
+            self._breaker,
+            RecordOutcome(permit, result.category.value, True, rate_limited=rate_limited),
+        )
         self._after_failure(rid, walk, lease.key_id, result)
 
     def _key_outcome_recorded(self, msg: KeyOutcomeRecorded) -> None:
@@ -364,6 +421,8 @@ class ProviderActor(BaseActor):
         elif category is ErrorCategory.MODEL:
             walk.model_i += 1
             walk.prefer = key_id
+            walk.retry = False
+            walk.tried.clear()
             if walk.model_i >= len(walk.models):
                 self._finish(rid, walk, ExhaustedReason.NO_MODELS, detail=result.error)
                 return
@@ -382,8 +441,13 @@ class ProviderActor(BaseActor):
             )
             self._next_attempt(rid, walk)
         else:
-            walk.exclude.add(key_id)
             walk.prefer = None
+            if category is ErrorCategory.KEY_FATAL or is_rate_limit(result):
+                walk.exclude.add(key_id)  # the key's own fault: another key, no retry budget
+                walk.retry = False
+            else:
+                walk.tried.add(key_id)  # the servers' fault: a retry, another key first
+                walk.retry = True
             self._next_attempt(rid, walk)
 
     def _release(self, lease: Lease, permit: Permit | None) -> None:
@@ -419,7 +483,7 @@ class ProviderActor(BaseActor):
         self._walks.pop(rid, None)
         self.tell_safely(
             walk.msg.reply_to,
-            ProviderExhausted(rid, self._provider, reason, detail, retry_at, cooling),
+            ProviderExhausted(rid, self._provider, reason, detail, retry_at, cooling, walk.model_i),
         )
 
     def snapshot(self) -> list[str]:

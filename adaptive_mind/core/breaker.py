@@ -1,12 +1,21 @@
 """The circuit breaker's state machine: CLOSED -> OPEN -> HALF_OPEN, driven by a clock.
 
 Plain logic with no threads; :class:`~adaptive_mind.actors.breaker.CircuitBreakerActor` owns one
-instance and turns messages into calls. Only *independent* failure evidence counts: the key pool
-decides that (a failure from a key already known to be cooling is not news about the provider).
+instance and turns messages into calls. CLOSED opens on a run of ``failure_threshold``
+consecutive counted failures, or when the failure rate over the last ``window_size`` counted
+calls reaches ``failure_rate_threshold`` with at least ``min_calls`` in the window
+(resilience4j's count-based sliding window): a provider failing 10 % at random never opens it, a
+dead one opens it within about ten calls. Only *independent* evidence about the provider's
+servers counts: the key pool decides independence (a failure from a key already known to be
+ejected is not news), and rate limits, bad keys and model errors are never the provider's fault.
+
+A *forced* permit is the last resort when every provider of a request is unavailable: it is
+granted whatever the state, and a success under it closes the circuit like a probe's would.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -39,6 +48,8 @@ class Permit:
     probe: bool
     generation: int
     """The breaker's trip count when granted; outcomes from an older generation are stale."""
+    forced: bool = False
+    """Granted as a last resort while the circuit was not closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,8 @@ class Breaker:
         self._open_until = 0.0
         self._probes_out = 0
         self._generation = generation
+        self._window: deque[bool] = deque(maxlen=config.window_size)
+        self._window_failures = 0
         if start_open_for is not None:
             self._trip(start_open_for)
 
@@ -91,9 +104,16 @@ class Breaker:
     def consecutive_failures(self) -> int:
         return self._failures
 
-    def acquire(self) -> tuple[Permit | None, list[Transition]]:
-        """Ask for a permit. Returns ``(None, ...)`` when denied."""
+    @property
+    def failure_rate(self) -> float:
+        """Failure rate over the current window (0 when empty)."""
+        return self._window_failures / len(self._window) if self._window else 0.0
+
+    def acquire(self, *, force: bool = False) -> tuple[Permit | None, list[Transition]]:
+        """Ask for a permit. Returns ``(None, ...)`` when denied; ``force`` is never denied."""
         transitions = self._expire_open()
+        if force and self._state is not BreakerState.CLOSED:
+            return Permit(False, self._generation, forced=True), transitions
         if self._state is BreakerState.CLOSED:
             return Permit(False, self._generation), transitions
         if (
@@ -115,6 +135,11 @@ class Breaker:
         transitions = self._expire_open()
         if permit.generation != self._generation:
             return transitions  # granted before the last trip: stale evidence
+        if permit.forced:
+            # A last-resort call: its success proves the provider serves again.
+            if verdict is Verdict.SUCCESS and self._state is not BreakerState.CLOSED:
+                transitions.append(self._close())
+            return transitions
         if permit.probe:
             self._probes_out = max(0, self._probes_out - 1)
             if self._state is not BreakerState.HALF_OPEN:
@@ -127,12 +152,22 @@ class Breaker:
             return transitions
         if self._state is not BreakerState.CLOSED:
             return transitions
-        if verdict is Verdict.SUCCESS:
-            self._failures = 0
-        elif verdict is Verdict.FAILURE:
-            self._failures += 1
-            if self._failures >= self._cfg.failure_threshold:
-                transitions.append(self._trip(self._reset_timeout))
+        if verdict is Verdict.NEUTRAL:
+            return transitions
+        failed = verdict is Verdict.FAILURE
+        self._failures = self._failures + 1 if failed else 0
+        if len(self._window) == self._window.maxlen and self._window[0]:
+            self._window_failures -= 1
+        self._window.append(failed)
+        self._window_failures += failed
+        if failed and (
+            self._failures >= self._cfg.failure_threshold
+            or (
+                len(self._window) >= self._cfg.min_calls
+                and self._window_failures >= self._cfg.failure_rate_threshold * len(self._window)
+            )
+        ):
+            transitions.append(self._trip(self._reset_timeout))
         return transitions
 
     def release(self, permit: Permit) -> list[Transition]:
@@ -147,6 +182,7 @@ class Breaker:
             "reset_timeout": self._reset_timeout,
             "open_until": self._open_until,
             "generation": self._generation,
+            "window": "".join("1" if f else "0" for f in self._window),
         }
 
     def restore(self, snap: dict[str, float | int | str]) -> None:
@@ -158,6 +194,9 @@ class Breaker:
         self._open_until = float(snap["open_until"])
         self._generation = int(snap["generation"]) + 1
         self._probes_out = 0
+        self._window.clear()
+        self._window.extend(c == "1" for c in str(snap.get("window", "")))
+        self._window_failures = sum(self._window)
 
     def _expire_open(self) -> list[Transition]:
         if self._state is BreakerState.OPEN and self._clock.now() >= self._open_until:
@@ -172,6 +211,8 @@ class Breaker:
         self._generation += 1
         self._probes_out = 0
         self._failures = 0
+        self._window.clear()
+        self._window_failures = 0
         self._open_until = self._clock.now() + timeout
         return Transition(old, BreakerState.OPEN, self._open_until)
 
@@ -179,19 +220,28 @@ class Breaker:
         old = self._state
         self._state = BreakerState.CLOSED
         self._failures = 0
+        self._window.clear()
+        self._window_failures = 0
         self._reset_timeout = self._cfg.reset_timeout_s
         return Transition(old, BreakerState.CLOSED)
 
 
-def verdict_for(category: str | None, *, independent: bool, count_unknown: bool) -> Verdict:
+def verdict_for(
+    category: str | None,
+    *,
+    independent: bool,
+    count_unknown: bool,
+    rate_limited: bool = False,
+) -> Verdict:
     """Map an attempt's category (None: success) to what it means for the breaker.
 
-    A refusal is evidence that the provider is up. Only independent TRANSIENT failures (and
-    UNKNOWN ones, when configured) count; everything else is neutral.
+    A refusal is evidence that the provider is up. Only independent server-side TRANSIENT
+    failures (and UNKNOWN ones, when configured) count; a rate limit is about the key, so it is
+    neutral like everything else.
     """
     if category is None or category == "CONTENT_POLICY":
         return Verdict.SUCCESS
-    if not independent:
+    if not independent or rate_limited:
         return Verdict.NEUTRAL
     if category == "TRANSIENT" or (category == "UNKNOWN" and count_unknown):
         return Verdict.FAILURE

@@ -1,13 +1,26 @@
-"""The key pool's state machine: lease the healthiest key, cool, disable, probe, restore.
+"""The key pool's health model: evidence decides who is blamed.
 
 Plain logic with no threads; :class:`~adaptive_mind.actors.key_pool.KeyPoolActor` owns one instance.
 The pool sees key ids only, never secrets and never prompts.
 
-Leasing order: an idle key on probation first (its single probe), then fewest recent failures,
-then fewest in flight, then least recently used, then the configured order. A key in cooldown or
-disabled is never leased. When a cooldown (or a disabled period) ends the key is on
-*probation*: one lease at a time until a success restores it, so a recovering key is not hit by
-every request in flight at once.
+- A **rate limit** (429) is about the key: it is not leased until its Retry-After has passed, or,
+  without one, for a backoff that starts at ``cooldown_s`` (1 s) and doubles per consecutive 429.
+- A **fatal key error** (401, 402, 403, quota) disables the key for ``disabled_s``; afterwards it
+  is on *probation*: one lease at a time until a success restores it.
+- A **server-side failure** (5xx, 529, timeout, dropped connection, UNKNOWN) is about the
+  provider's servers and blames no key, unless the key is an *outlier*:
+  ``outlier_consecutive_failures`` failures in a row while its siblings succeed (Envoy's
+  ``consecutive_5xx``). An outlier is ejected for ``ejection_s`` x (ejections in a row), capped,
+  then re-admitted with a *slow start* (its share of traffic ramps up over ``slow_start_s``). A
+  re-admitted key that fails before it succeeds again is ejected again at once: a dead key gets
+  its first burst, then single probes.
+- Ejection never takes out more than ``max_ejected_fraction`` (at most half) of the keys; when no
+  healthy key is left to lease, the pool is in *panic* and leases ejected keys by health rank
+  (Envoy's panic threshold). Rate-limited and disabled keys are never leased, panic or not.
+
+Leasing: among leasable keys, an idle key on probation first (its one probe), then the lowest
+weighted load ``(in flight + 1) / weight`` where the weight falls with the key's recent failures
+and rises through the slow start, then least recently used, then configured order.
 """
 
 from __future__ import annotations
@@ -22,22 +35,36 @@ from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 
+_SLOW_START_FLOOR = 0.1
+
 
 class KeyState(StrEnum):
     """A key's health as users see it."""
 
     AVAILABLE = "available"  # leasable
-    COOLING = "cooling"  # failed transiently; not leasable until its cooldown ends
-    PROBATION = "probation"  # cooldown over; one lease at a time until a success
-    DISABLED = "disabled"  # failed fatally (bad key, no quota); out for disabled_s
+    RATE_LIMITED = "rate_limited"  # answered 429: not leasable until its Retry-After/backoff ends
+    EJECTED = "ejected"  # an outlier: out for a short, growing time (leased only in panic)
+    WARMING = "warming"  # back from ejection: leasable with a share that ramps up
+    PROBATION = "probation"  # back from being disabled: one lease at a time until a success
+    DISABLED = "disabled"  # failed fatally (bad key, no quota): out for disabled_s
 
 
 class KeyEventKind(StrEnum):
     """What happened to a key."""
 
-    COOLED = "cooled"
+    RATE_LIMITED = "rate_limited"
+    EJECTED = "ejected"
     DISABLED = "disabled"
     RESTORED = "restored"
+
+
+class Unavailable(StrEnum):
+    """Why no key could be leased."""
+
+    RATE_LIMITED = "rate_limited"  # every usable key is inside a rate-limit window
+    KEYS_DISABLED = "keys_disabled"  # every key is disabled
+    PROBING = "probing"  # the only usable keys are on probation with their probe out
+    TRIED = "tried"  # only keys this request already tried are leasable: back off, then retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +83,23 @@ class Lease:
 
     key_id: str
     epoch: int
-    """The key's failure epoch when leased; a failure reported for an older epoch is not news."""
+    """The key's epoch when leased; a failure reported for an older epoch is not news."""
+    panic: bool = False
+    """Leased in panic (the key is ejected, but no healthy key was left)."""
 
 
 @dataclass(frozen=True, slots=True)
 class NoKey:
     """No key can be leased now."""
 
+    reason: Unavailable
     next_free_at: float | None
-    """When the earliest non-excluded key leaves cooldown; None if none will soon."""
-    cooling: bool
-    """True when some non-excluded key is cooling (the request has not failed on it itself)."""
+    """When the earliest non-excluded key may be leasable again; None if not known."""
+
+    @property
+    def cooling(self) -> bool:
+        """True when waiting for ``next_free_at`` may help (keys out for a known time)."""
+        return self.next_free_at is not None and self.reason is not Unavailable.KEYS_DISABLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +119,23 @@ class _Key:
     index: int
     in_flight: int = 0
     last_used: float = -math.inf
-    cooling_until: float = 0.0
+    rate_limited_until: float = 0.0
+    rate_streak: int = 0  # consecutive 429s, for the backoff
     disabled_until: float = 0.0
-    streak: int = 0  # consecutive transient failures, for backoff
+    probation: bool = False  # after a disabled period: one lease at a time until a success
+    ejected_until: float = 0.0
+    ejections: int = 0  # ejections in a row, for the growing ejection time
+    readmitted_at: float = -math.inf  # slow start begins here
+    proven: bool = True  # succeeded since it was last re-admitted
+    server_streak: int = 0  # consecutive server-side failures
+    # Outcome sequence numbers (the pool's own counter, so simultaneous outcomes still order):
+    streak_started: int = 0
+    last_success: int = -1
+    last_server_failure: int = -1
     epoch: int = 0
-    probation: bool = False
     failure_times: deque[float] = field(default_factory=deque)
+    server_failure_times: deque[float] = field(default_factory=deque)
+    """Server-side failures only: they lower the key's share (a rate limit has its window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +143,7 @@ class Outcome:
     """What the pool made of a reported outcome."""
 
     independent: bool
-    """False when the key's failure was already known when this attempt started."""
+    """False when the key was already known bad (ejected, disabled) when this attempt started."""
     events: tuple[KeyEvent, ...] = ()
 
 
@@ -112,21 +156,41 @@ class KeyPool:
         self._cfg = config
         self._clock = clock
         self._keys = {k: _Key(k, i) for i, k in enumerate(key_ids)}
+        self._max_ejected = math.floor(len(key_ids) * config.max_ejected_fraction)
+        self._seq = 0  # counts reported outcomes
+
+    # -- reading state -----------------------------------------------------------------------
 
     def _recent_failures(self, key: _Key, now: float) -> int:
-        horizon = now - self._cfg.failure_window_s
-        while key.failure_times and key.failure_times[0] < horizon:
-            key.failure_times.popleft()
-        return len(key.failure_times)
+        return _trim(key.failure_times, now - self._cfg.failure_window_s)
 
     def _state(self, key: _Key, now: float) -> KeyState:
         if key.disabled_until > now:
             return KeyState.DISABLED
-        if key.cooling_until > now:
-            return KeyState.COOLING
+        if key.rate_limited_until > now:
+            return KeyState.RATE_LIMITED
+        if key.ejected_until > now:
+            return KeyState.EJECTED
         if key.probation:
             return KeyState.PROBATION
+        if now - key.readmitted_at < self._cfg.slow_start_s:
+            return KeyState.WARMING
         return KeyState.AVAILABLE
+
+    def _weight(self, key: _Key, now: float) -> float:
+        """Share of traffic: falls with recent failures, ramps up through the slow start."""
+        recent = _trim(key.server_failure_times, now - self._cfg.failure_window_s)
+        weight = 1.0 / (1.0 + recent)
+        if self._cfg.slow_start_s > 0:
+            ramp = (now - key.readmitted_at) / self._cfg.slow_start_s
+            if ramp < 1.0:
+                weight *= _SLOW_START_FLOOR + (1.0 - _SLOW_START_FLOOR) * max(0.0, ramp)
+        return weight
+
+    def _ejected_count(self, now: float) -> int:
+        return sum(1 for k in self._keys.values() if k.ejected_until > now)
+
+    # -- leasing ----------------------------------------------------------------------------
 
     def lease(
         self, exclude: frozenset[str] = frozenset(), prefer: str | None = None
@@ -137,111 +201,210 @@ class KeyPool:
         that answer proved the key works.
         """
         now = self._clock.now()
-        best: _Key | None = None
-        best_rank: tuple[float, ...] = ()
-        next_free: float | None = None
-        cooling = False
+        healthy: list[_Key] = []
+        ejected: list[_Key] = []
+        tried = False
+        waits: list[float] = []
+        disabled = probing = rate_limited = 0
         for key in self._keys.values():
-            if key.key_id in exclude:
-                continue
             state = self._state(key, now)
             if state is KeyState.DISABLED:
-                next_free = _earliest(next_free, key.disabled_until)
+                disabled += 1
+                waits.append(key.disabled_until)
                 continue
-            if state is KeyState.COOLING:
-                cooling = True
-                next_free = _earliest(next_free, key.cooling_until)
+            if state is KeyState.RATE_LIMITED:
+                rate_limited += 1
+                waits.append(key.rate_limited_until)
                 continue
-            probation = state is KeyState.PROBATION
-            if probation and key.in_flight > 0:
+            if state is KeyState.PROBATION and key.in_flight > 0:
+                probing += 1
                 continue
+            if key.key_id in exclude:
+                tried = True
+                continue
+            if state is KeyState.EJECTED:
+                ejected.append(key)
+            else:
+                healthy.append(key)
+        pool = healthy or ejected  # no healthy key left: panic, ejected keys serve
+        if pool:
+            best = self._best(pool, now, prefer)
+            best.in_flight += 1
+            best.last_used = now
+            return Lease(best.key_id, best.epoch, panic=not healthy)
+        if tried:
+            return NoKey(Unavailable.TRIED, now)
+        if rate_limited:
+            limited = [
+                k.rate_limited_until for k in self._keys.values() if k.rate_limited_until > now
+            ]
+            return NoKey(Unavailable.RATE_LIMITED, min(limited))
+        if probing:
+            return NoKey(Unavailable.PROBING, None)
+        return NoKey(Unavailable.KEYS_DISABLED, min(waits) if waits else None)
+
+    def _best(self, pool: list[_Key], now: float, prefer: str | None) -> _Key:
+        for key in pool:
             if key.key_id == prefer:
-                best, best_rank = key, (-1.0,)
-                continue
-            # An idle key on probation goes first: its one probe is how it gets restored
-            # promptly (within a cooldown) instead of waiting for its failures to age out.
+                return key
+        best = pool[0]
+        best_rank: tuple[float, ...] = ()
+        for key in pool:
+            # An idle key on probation goes first: its one probe is how it gets restored.
             rank = (
-                0 if probation else 1,
-                self._recent_failures(key, now),
-                key.in_flight,
+                0 if key.probation else 1,
+                (key.in_flight + 1) / self._weight(key, now),
                 key.last_used,
                 key.index,
             )
-            if best is None or rank < best_rank:
+            if not best_rank or rank < best_rank:
                 best, best_rank = key, rank
-        if best is None:
-            return NoKey(next_free, cooling)
-        best.in_flight += 1
-        best.last_used = now
-        return Lease(best.key_id, best.epoch)
+        return best
+
+    # -- outcomes ---------------------------------------------------------------------------
 
     def report(
-        self, lease: Lease, category: ErrorCategory | None, retry_after_s: float | None = None
+        self,
+        lease: Lease,
+        category: ErrorCategory | None,
+        retry_after_s: float | None = None,
+        *,
+        rate_limited: bool = False,
     ) -> Outcome:
-        """Record the outcome of a leased attempt (``category`` None means success)."""
+        """Record the outcome of a leased attempt (``category`` None means success).
+
+        ``rate_limited`` marks a TRANSIENT failure that was a rate limit (429, gRPC
+        RESOURCE_EXHAUSTED, Anthropic ``rate_limit_error``): the key's business, not the server's.
+        """
         now = self._clock.now()
+        self._seq += 1
         key = self._keys[lease.key_id]
         key.in_flight = max(0, key.in_flight - 1)
         independent = lease.epoch == key.epoch
         if category is None or category is ErrorCategory.CONTENT_POLICY:
-            # A refusal proves the key and the provider work.
-            key.streak = 0
-            if key.probation and self._state(key, now) is KeyState.PROBATION:
-                key.probation = False
-                return Outcome(True, (KeyEvent(KeyEventKind.RESTORED, key.key_id),))
-            return Outcome(True)
+            return self._success(key, now)
         if category in (ErrorCategory.MODEL, ErrorCategory.BAD_REQUEST):
             return Outcome(independent)
         key.failure_times.append(now)
         if category is ErrorCategory.KEY_FATAL:
-            already = key.disabled_until > now
-            key.epoch += 1
-            key.disabled_until = max(key.disabled_until, now + self._cfg.disabled_s)
-            key.probation = True
-            if already:
-                return Outcome(False)
-            return Outcome(
-                independent, (KeyEvent(KeyEventKind.DISABLED, key.key_id, key.disabled_until),)
-            )
-        if category is ErrorCategory.TRANSIENT or key.probation:
-            # An UNKNOWN failure on a key under probation cools it again, like a transient one.
-            if independent:
-                key.streak += 1
-                key.epoch += 1
-            backoff = min(
-                self._cfg.cooldown_s * 2 ** max(0, key.streak - 1), self._cfg.cooldown_cap_s
-            )
-            wait = max(backoff, min(retry_after_s or 0.0, self._cfg.max_retry_after_s))
-            until = now + wait
-            extended = until > key.cooling_until
-            key.cooling_until = max(key.cooling_until, until)
-            key.probation = True
-            if independent or extended:
-                return Outcome(
-                    independent,
-                    (KeyEvent(KeyEventKind.COOLED, key.key_id, key.cooling_until, category.value),),
-                )
+            return self._disable(key, now, independent)
+        if category is ErrorCategory.TRANSIENT and rate_limited:
+            return self._rate_limit(key, now, retry_after_s, independent)
+        return self._server_failure(key, now, independent and not lease.panic)
+
+    def _success(self, key: _Key, now: float) -> Outcome:
+        key.rate_streak = 0
+        key.server_streak = 0
+        key.last_success = self._seq
+        events: tuple[KeyEvent, ...] = ()
+        restored = key.probation or not key.proven
+        if key.probation and key.disabled_until <= now:
+            key.probation = False
+        if not key.proven:
+            key.proven = True
+        elif key.ejections and now - key.readmitted_at >= self._cfg.slow_start_s:
+            key.ejections -= 1  # healthy again after a full slow start: forgive one ejection
+        if restored and not key.probation:
+            events = (KeyEvent(KeyEventKind.RESTORED, key.key_id),)
+        return Outcome(True, events)
+
+    def _disable(self, key: _Key, now: float, independent: bool) -> Outcome:
+        already = key.disabled_until > now
+        key.epoch += 1
+        key.disabled_until = max(key.disabled_until, now + self._cfg.disabled_s)
+        key.probation = True
+        if already:
             return Outcome(False)
-        # UNKNOWN: penalize (it now ranks behind healthier keys) without cooling.
-        if independent:
-            key.epoch += 1
-        return Outcome(independent)
+        return Outcome(
+            independent, (KeyEvent(KeyEventKind.DISABLED, key.key_id, key.disabled_until),)
+        )
+
+    def _rate_limit(
+        self, key: _Key, now: float, retry_after_s: float | None, independent: bool
+    ) -> Outcome:
+        if retry_after_s is not None and retry_after_s > 0:
+            wait = min(retry_after_s, self._cfg.max_retry_after_s)
+        else:
+            key.rate_streak += 1
+            wait = min(self._cfg.cooldown_s * 2 ** (key.rate_streak - 1), self._cfg.cooldown_cap_s)
+        until = now + wait
+        if until <= key.rate_limited_until:
+            return Outcome(independent)  # an older window already covers it
+        key.rate_limited_until = until
+        key.epoch += 1
+        reason = ErrorCategory.TRANSIENT.value
+        return Outcome(
+            independent, (KeyEvent(KeyEventKind.RATE_LIMITED, key.key_id, until, reason),)
+        )
+
+    def _server_failure(self, key: _Key, now: float, independent: bool) -> Outcome:
+        if not independent:
+            return Outcome(False)  # the key was already known bad (or leased in panic)
+        if key.server_streak == 0:
+            key.streak_started = self._seq
+        key.server_streak += 1
+        key.last_server_failure = self._seq
+        key.server_failure_times.append(now)
+        if (not key.proven and key.ejections) or (
+            key.server_streak >= self._cfg.outlier_consecutive_failures
+            and self._siblings_succeed(key)
+        ):
+            event = self._eject(key, now)
+            if event is not None:
+                return Outcome(True, (event,))
+        return Outcome(True)
+
+    def _siblings_succeed(self, key: _Key) -> bool:
+        """A sibling's latest outcome is a success, and no sibling failed on the server since
+        this key's streak began: the servers work, this key does not."""
+        others = [k for k in self._keys.values() if k is not key]
+        return any(k.last_success > k.last_server_failure for k in others) and not any(
+            k.last_server_failure >= key.streak_started for k in others
+        )
+
+    def _eject(self, key: _Key, now: float) -> KeyEvent | None:
+        if key.ejected_until > now:
+            return None
+        if self._ejected_count(now) + 1 > self._max_ejected:
+            return None  # never eject more than the cap: those keys keep serving
+        key.ejections += 1
+        span = min(self._cfg.ejection_s * key.ejections, self._cfg.max_ejection_s)
+        key.ejected_until = now + span
+        key.readmitted_at = key.ejected_until
+        key.proven = False
+        key.server_streak = 0
+        key.epoch += 1
+        return KeyEvent(KeyEventKind.EJECTED, key.key_id, key.ejected_until, "outlier")
+
+    def release(self, lease: Lease) -> None:
+        """Return a lease whose attempt was cancelled or never made: no verdict on the key."""
+        key = self._keys[lease.key_id]
+        key.in_flight = max(0, key.in_flight - 1)
+
+    # -- snapshots and status ---------------------------------------------------------------
+
+    _FLOATS = ("rate_limited_until", "disabled_until", "ejected_until", "readmitted_at")
+    _INTS = (
+        "rate_streak",
+        "ejections",
+        "server_streak",
+        "epoch",
+        "in_flight",
+        "last_success",
+        "last_server_failure",
+        "streak_started",
+    )
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every key's health as plain data (no secrets: the pool never has any)."""
-        return [
-            {
-                "key_id": k.key_id,
-                "cooling_until": k.cooling_until,
-                "disabled_until": k.disabled_until,
-                "streak": k.streak,
-                "epoch": k.epoch,
-                "probation": k.probation,
-                "failure_times": list(k.failure_times),
-                "in_flight": k.in_flight,
-            }
-            for k in self._keys.values()
-        ]
+        out = []
+        for k in self._keys.values():
+            snap: dict[str, Any] = {"key_id": k.key_id}
+            for name in (*self._FLOATS, *self._INTS):
+                snap[name] = getattr(k, name)
+            snap.update(probation=k.probation, proven=k.proven, failure_times=list(k.failure_times))
+            out.append(snap)
+        return out
 
     def restore(self, snapshot: list[dict[str, Any]]) -> None:
         """Take over a crashed pool's key health; epochs move on so old leases read as stale."""
@@ -249,18 +412,18 @@ class KeyPool:
             key = self._keys.get(str(s.get("key_id")))
             if key is None:
                 continue
-            key.cooling_until = float(s.get("cooling_until", 0.0))
-            key.disabled_until = float(s.get("disabled_until", 0.0))
-            key.streak = int(s.get("streak", 0))
-            key.epoch = int(s.get("epoch", 0)) + 1
+            for name in self._FLOATS:
+                if name in s:
+                    setattr(key, name, float(s[name]))
+            for name in self._INTS:
+                if name in s:
+                    setattr(key, name, int(s[name]))
+            key.epoch += 1
+            self._seq = max(self._seq, key.last_success, key.last_server_failure)
             key.probation = bool(s.get("probation", False))
+            key.proven = bool(s.get("proven", True))
             key.failure_times = deque(float(t) for t in s.get("failure_times", ()))
-            key.in_flight = int(s.get("in_flight", 0))
-
-    def release(self, lease: Lease) -> None:
-        """Return a lease whose attempt was cancelled or never made: no verdict on the key."""
-        key = self._keys[lease.key_id]
-        key.in_flight = max(0, key.in_flight - 1)
+            key.server_failure_times = deque(float(t) for t in s.get("server_failure_times", ()))
 
     def status(self) -> list[KeyStatus]:
         """Every key's public status, in configured order."""
@@ -268,18 +431,19 @@ class KeyPool:
         out = []
         for key in self._keys.values():
             state = self._state(key, now)
-            until = (
-                key.disabled_until
-                if state is KeyState.DISABLED
-                else key.cooling_until
-                if state is KeyState.COOLING
-                else None
-            )
+            until = {
+                KeyState.DISABLED: key.disabled_until,
+                KeyState.RATE_LIMITED: key.rate_limited_until,
+                KeyState.EJECTED: key.ejected_until,
+            }.get(state)
             out.append(
                 KeyStatus(key.key_id, state, until, self._recent_failures(key, now), key.in_flight)
             )
         return out
 
 
-def _earliest(a: float | None, b: float) -> float:
-    return b if a is None else min(a, b)
+def _trim(times: deque[float], horizon: float) -> int:
+    """Drop times before ``horizon``; the count left."""
+    while times and times[0] < horizon:
+        times.popleft()
+    return len(times)

@@ -115,7 +115,8 @@ def error_category(error: AdaptiveMindError) -> str:
         failed = [a.category for a in error.attempts if a.category is not None]
         if failed:
             return failed[-1].value
-        return "CIRCUIT_OPEN" if error.skipped else "UNAVAILABLE"
+        # No call was made: the first provider's real reason (rate_limited, circuit_open, …).
+        return error.skipped[0][1].upper() if error.skipped else "UNAVAILABLE"
     return type(error).__name__
 
 

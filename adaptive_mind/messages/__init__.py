@@ -22,6 +22,7 @@ from adaptive_mind.messages.key_pool import (
 )
 from adaptive_mind.messages.ledger import FlushLedger, RequestFinished
 from adaptive_mind.messages.provider import (
+    SKIP_REASONS,
     AttemptFailed,
     CancelRequest,
     ExhaustedReason,
@@ -39,6 +40,7 @@ from adaptive_mind.messages.request import (
 from adaptive_mind.messages.supervision import ChildFailed, Crash, Ping
 
 __all__ = [
+    "SKIP_REASONS",
     "AcquirePermit",
     "AsyncioReply",
     "AttemptFailed",

@@ -14,6 +14,10 @@ class AcquirePermit:
 
     request_id: str
     reply_to: Address
+    retry: bool = False
+    """A retry after a server-side failure: it must fit the provider's retry budget."""
+    force: bool = False
+    """The last resort: granted whatever the circuit's state (retries still need budget)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +30,14 @@ class PermitGranted:
 
 @dataclass(frozen=True, slots=True)
 class PermitDenied:
-    """The circuit is open (or half-open with every probe out)."""
+    """The circuit is open (or half-open with every probe out), or the retry budget is spent."""
 
     request_id: str
     retry_at: float | None
     """When the circuit may grant again (clock time), if known."""
     state: str
+    budget_spent: bool = False
+    """Denied because the retry budget is spent, not because of the circuit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,8 @@ class ReleasePermit:
     """Give back a permit that was not used for a call."""
 
     permit: Permit
+    retry: bool = False
+    """It was granted as a retry: refund the retry budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,8 @@ class RecordOutcome:
     category: str | None
     independent: bool
     """False when the failing key was already known bad when the attempt started."""
+    rate_limited: bool = False
+    """A rate limit: about the key, so neutral for the breaker."""
 
 
 @dataclass(frozen=True, slots=True)

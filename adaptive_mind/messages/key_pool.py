@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adaptive_mind.chat import ErrorCategory
-from adaptive_mind.core.key_pool import Lease
+from adaptive_mind.core.key_pool import Lease, Unavailable
 from adaptive_mind.messages.address import Address
 
 
@@ -33,10 +33,10 @@ class NoKeyAvailable:
     """No key can be leased now."""
 
     request_id: str
+    reason: Unavailable
+    """Why: rate-limited, disabled, probing, or only keys this request tried are left."""
     next_free_at: float | None
-    """When the earliest non-excluded key frees up (clock time), if any."""
-    cooling: bool
-    """Some non-excluded key is cooling from other requests' failures."""
+    """When the earliest non-excluded key may be leasable again (clock time), if known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,8 @@ class ReportKeyOutcome:
     retry_after_s: float | None = None
     request_id: str = ""
     reply_to: Address | None = None
+    rate_limited: bool = False
+    """A TRANSIENT failure that was a rate limit: the key's business, not the servers'."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,35 @@ from adaptive_mind.messages.request import RequestSpec
 
 
 class ExhaustedReason(StrEnum):
-    """Why a provider could not answer a request."""
+    """Why a provider could not answer a request (values are the codes users see)."""
 
-    CIRCUIT_OPEN = "circuit open"  # the breaker denied the first permit
-    NO_KEYS = "no key available"  # every key is cooling, disabled or already failed
-    NO_MODELS = "no model left"  # every model failed with a MODEL error
+    CIRCUIT_OPEN = "circuit_open"  # the breaker denied the permit
+    RATE_LIMITED = "rate_limited"  # every usable key is inside a rate-limit window
+    KEYS_DISABLED = "keys_disabled"  # every key is disabled (bad key, no quota)
+    PROBING = "probing"  # the only usable keys are on probation with their probe out
+    RETRY_BUDGET = "retry_budget"  # a retry was needed but the provider's retry budget is spent
+    ATTEMPTS = "attempts"  # the request made retry.max_attempts calls on this provider
+    BACKOFF = "backoff"  # every key was tried: retry this provider after a jittered backoff
+    NO_MODELS = "no_models"  # every model failed with a MODEL error
     REFUSED = "refused"  # content-policy refusal
-    BAD_REQUEST = "bad request"  # the request is invalid; stop everything
+    BAD_REQUEST = "bad_request"  # the request is invalid; stop everything
     DEADLINE = "deadline"  # the request's deadline passed
-    DOWN = "provider down"  # the provider is marked down by supervision
-    CRASHED = "provider actor crashed"  # its actor crashed mid-walk; it was restarted
+    DOWN = "down"  # the provider is marked down by supervision
+    CRASHED = "crashed"  # its actor crashed mid-walk; it was restarted
+
+
+SKIP_REASONS = frozenset(
+    {
+        ExhaustedReason.CIRCUIT_OPEN,
+        ExhaustedReason.RATE_LIMITED,
+        ExhaustedReason.KEYS_DISABLED,
+        ExhaustedReason.PROBING,
+        ExhaustedReason.RETRY_BUDGET,
+        ExhaustedReason.DOWN,
+        ExhaustedReason.CRASHED,
+    }
+)
+"""Reasons that say a provider could not serve (as opposed to its attempts failing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +48,16 @@ class TryProvider:
 
     request: RequestSpec
     exclude_keys: frozenset[str]
-    """Keys this request has already failed on."""
+    """Keys this request has already failed on fatally."""
     reply_to: Address
+    attempts_before: int = 0
+    """Calls this request already made on this provider in this pass (for the attempt cap)."""
+    retry: bool = False
+    """The first call is a retry (after a backoff): it must fit the retry budget."""
+    force: bool = False
+    """The last resort: ask the breaker for a permit it grants whatever its state."""
+    start_model: int = 0
+    """Index of the model to start from (a retry after a backoff resumes where it was)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +91,11 @@ class ProviderExhausted:
     reason: ExhaustedReason
     detail: str = ""
     retry_at: float | None = None
-    """For CIRCUIT_OPEN / NO_KEYS: when capacity may free up (clock time)."""
+    """When capacity may free up (clock time), if known."""
     cooling: bool = False
-    """For NO_KEYS: keys are cooling from other requests' failures."""
+    """Keys are out for a known time (rate-limited): waiting for ``retry_at`` may help."""
+    model_index: int = 0
+    """The model the walk had reached (BACKOFF resumes there)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+import aiohttp
+
 from adaptive_mind.chat import ChatMessage, ErrorCategory, Usage
 
 
@@ -84,12 +86,40 @@ def failure_for_status(status: int, text: str, retry_after_s: float | None) -> C
 
 
 def transport_failure(exc: BaseException, timeout: type, connection: type) -> CallFailure | None:
-    """Timeouts and dropped connections, from an SDK's own exception types (None: neither)."""
-    if isinstance(exc, timeout):
+    """Timeouts and dropped connections, from an SDK's own exception types (None: neither).
+
+    An SDK timeout whose cause chain is a dropped connection with no timeout in it is a dropped
+    connection, not a timeout: OpenAI's aiohttp transport reports every aiohttp connection error,
+    a TCP reset or a server closing before any header included, as ``httpx.ConnectTimeout``.
+    """
+    chain = _causes(exc)
+    if isinstance(exc, timeout) and not _dropped_without_timeout(chain):
         return CallFailure(ErrorCategory.TRANSIENT, "request timed out", timed_out=True)
-    if isinstance(exc, connection):
-        return CallFailure(ErrorCategory.TRANSIENT, "connection error")
+    if isinstance(exc, timeout | connection):
+        return CallFailure(
+            ErrorCategory.TRANSIENT, f"connection error ({type(chain[-1]).__name__})"
+        )
     return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its explicit causes (``raise … from``), outermost first."""
+    chain = [exc]
+    while (cause := chain[-1].__cause__) is not None and cause not in chain and len(chain) < 16:
+        chain.append(cause)
+    return chain
+
+
+def _dropped_without_timeout(chain: list[BaseException]) -> bool:
+    """Whether the chain holds a lost connection (reset, refused, closed) and no timeout.
+
+    ``TimeoutError`` covers asyncio's and aiohttp's timeouts (``ServerTimeoutError`` and its
+    ``SocketTimeoutError`` / ``ConnectionTimeoutError`` subclass it); ``OSError`` covers
+    ``ConnectionResetError`` and aiohttp's ``ClientOSError``.
+    """
+    if any(isinstance(e, TimeoutError) for e in chain):
+        return False
+    return any(isinstance(e, OSError | aiohttp.ClientConnectionError) for e in chain)
 
 
 async def run_guarded(adapter: ProviderAdapter, call: CallRequest) -> CallResult:

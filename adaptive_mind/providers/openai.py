@@ -4,8 +4,10 @@ Classification (the only place OpenAI's exception types are read):
 429 ``insufficient_quota`` → KEY_FATAL, other 429 → TRANSIENT; 401/402/403 → KEY_FATAL;
 404 → MODEL; 400 ``context_length_exceeded`` → MODEL, ``content_policy_violation`` →
 CONTENT_POLICY, other 400/422 → BAD_REQUEST; 408/409/5xx, timeouts, connection errors →
-TRANSIENT; a 200 with ``finish_reason == "content_filter"`` or a ``message.refusal`` →
-CONTENT_POLICY; anything else (e.g. a 200 that is not JSON) → UNKNOWN.
+TRANSIENT (a reset or a close before any header is a connection error, not a timeout, although
+the SDK's aiohttp transport raises it as ``APITimeoutError``); a 200 with ``finish_reason ==
+"content_filter"`` or a ``message.refusal`` → CONTENT_POLICY; anything else (e.g. a 200 that is
+not JSON) → UNKNOWN.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ Routes: OpenAI ``POST /v1/chat/completions``, Anthropic ``POST /v1/messages``, G
 Rules are matched in order (first match wins; a rule with ``times`` is spent after that many
 matches); a request no rule matches succeeds after ``latency_ms``. The server counts every
 request it gets. Run it alone with ``python -m adaptive_mind.simulation.server --port 8787``.
+
+The faults are listed in :data:`wire.FAULTS`; three act on the connection instead of answering:
+``hang`` never answers, ``disconnect`` closes the connection (FIN) before any response header,
+and ``reset`` aborts it with a TCP RST (``SO_LINGER`` 0) before any response header, as a load
+balancer or proxy that kills the connection does.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import argparse
 import asyncio
 import json
 import random
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -69,6 +76,23 @@ class Hit:
     """The fault served, or ``ok``."""
     t: float = 0.0
     """``time.monotonic()`` when it arrived."""
+
+
+def _drop(request: web.Request, *, reset: bool) -> None:
+    """Close the connection before any response byte: a FIN, or with ``reset`` a TCP RST.
+
+    ``reset`` sets ``SO_LINGER`` to zero first, so closing the socket discards it and sends an
+    RST instead of a FIN: the client sees "connection reset by peer", as from a load balancer
+    or a proxy that kills the connection.
+    """
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class ChaosServer:
@@ -144,6 +168,11 @@ class ChaosServer:
     def reset_counts(self) -> None:
         with self._lock:
             self._hits.clear()
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random draws of ``probability`` rules from ``seed``."""
+        with self._lock:
+            self._rng = random.Random(seed)
 
     def url(self, provider: str) -> str:
         """The base URL to give ``provider``'s SDK (OpenAI's includes ``/v1``)."""
@@ -229,9 +258,8 @@ class ChaosServer:
             await asyncio.sleep(latency / 1000.0)
         if name == "hang":
             await asyncio.sleep(HANG_S)
-        if name == "disconnect":
-            if request.transport is not None:
-                request.transport.abort()
+        if name in ("disconnect", "reset"):
+            _drop(request, reset=name == "reset")
             raise asyncio.CancelledError
         if name == "ok":
             resp = wire.success(provider, model, self.text, prompt)

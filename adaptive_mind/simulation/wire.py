@@ -37,7 +37,8 @@ FAULTS: dict[str, str] = {
     "html_502": "502 with an HTML body, as a proxy answers",
     "bad_json": "200 whose body is not JSON",
     "hang": "never answers (until the client gives up)",
-    "disconnect": "drops the connection without an answer",
+    "disconnect": "closes the connection (FIN) before any response header",
+    "reset": "resets the connection (TCP RST) before any response header",
 }
 
 
@@ -236,7 +237,7 @@ def refusal(provider: str, model: str, kind: str) -> WireResponse:
 def fault(provider: str, name: str, model: str, retry_after_s: float | None = None) -> WireResponse:
     """The response for fault ``name`` (see :data:`FAULTS`) in ``provider``'s format.
 
-    ``hang`` and ``disconnect`` are handled by the server itself.
+    ``hang``, ``disconnect`` and ``reset`` are handled by the server itself.
     """
     if name in ("refusal", "refusal_message", "prompt_blocked") or (
         name == "content_policy" and provider == "gemini"

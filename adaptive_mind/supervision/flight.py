@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from adaptive_mind.chat import Attempt, ErrorCategory
 from adaptive_mind.errors import (
@@ -13,7 +14,8 @@ from adaptive_mind.errors import (
 )
 from adaptive_mind.messages import Complete, ExhaustedReason, ProviderExhausted, RequestSpec
 
-KEY_FAILURES = (ErrorCategory.TRANSIENT, ErrorCategory.KEY_FATAL, ErrorCategory.UNKNOWN)
+KEY_FAILURES = (ErrorCategory.KEY_FATAL,)
+"""Failures that keep a key out of the rest of the request (the pool disables it anyway)."""
 
 
 @dataclass(slots=True)
@@ -35,7 +37,21 @@ class Flight:
     """The running rewrite's future, while mitigation is in progress."""
     mitigation_attempted: bool = False
     wake_at: float | None = None
+    wake_retry: bool | None = None
+    """When waking: None starts a new pass; True/False re-tries the current provider (True: the
+    first call is a retry after a backoff, False: after a rate-limit wait)."""
     waited_s: float = 0.0
+    pass_attempts: dict[str, int] = field(default_factory=dict)
+    """Calls made per provider in this pass (for retry.max_attempts)."""
+    backoffs: dict[str, int] = field(default_factory=dict)
+    """Backoffs taken per provider in this pass (the jitter's exponent)."""
+    resume_model: dict[str, int] = field(default_factory=dict)
+    """Where a provider's walk resumes after a backoff (model index)."""
+    forced: str | None = None
+    """The provider being tried as the last resort (its breaker is bypassed)."""
+    last_resort_used: bool = False
+    until: dict[str, float] = field(default_factory=dict)
+    """For skipped providers: when they may serve again (clock time), where known."""
     events: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -65,6 +81,7 @@ class Flight:
                 **{"from": prev.model},
             )
         self.attempts.append(attempt)
+        self.pass_attempts[attempt.provider] = self.pass_attempts.get(attempt.provider, 0) + 1
         self.note(
             "attempt.failed",
             provider=attempt.provider,
@@ -85,16 +102,23 @@ class Flight:
         self.current = None
         self.skipped.clear()
         self.exhausted.clear()
+        self.until.clear()
+        self.pass_attempts.clear()
+        self.backoffs.clear()
+        self.resume_model.clear()
+        self.forced = None
         self.wake_at = None
+        self.wake_retry = None
 
     def cooling_retry_at(self) -> float | None:
-        """Earliest time a key cooling from *other* requests frees up, if that is all we lack."""
-        times = [
-            e.retry_at
-            for e in self.exhausted
-            if e.reason is ExhaustedReason.NO_KEYS and e.cooling and e.retry_at is not None
-        ]
+        """Earliest time a rate-limited key frees up, if rate limits are what we lack."""
+        times = [e.retry_at for e in self.exhausted if e.cooling and e.retry_at is not None]
         return min(times) if times else None
+
+    def wall(self, t: float) -> datetime:
+        """A clock reading as a UTC datetime."""
+        req = self.msg.request
+        return datetime.fromtimestamp(req.started_wall + (t - req.started_at), UTC)
 
     def failure(self) -> AdaptiveMindError:
         """The error for a request every provider has failed."""
@@ -109,4 +133,9 @@ class Flight:
         harmless = (ExhaustedReason.REFUSED, ExhaustedReason.CIRCUIT_OPEN, ExhaustedReason.DOWN)
         if self.refusals and all(e.reason in harmless for e in self.exhausted):
             return ContentPolicyError(request_id=rid, attempts=self.attempts, reasons=self.refusals)
-        return AllProvidersFailedError(request_id=rid, attempts=self.attempts, skipped=self.skipped)
+        return AllProvidersFailedError(
+            request_id=rid,
+            attempts=self.attempts,
+            skipped=self.skipped,
+            until={p: self.wall(t) for p, t in self.until.items()},
+        )

@@ -1,8 +1,12 @@
 """The Supervisor: walks the provider priority for each request and answers exactly once.
 
 It owns the in-flight table and never does I/O or waits on a future: providers answer with
-messages, deadlines and cooldown waits are checked on a periodic ``_Tick`` sent from the I/O loop
-(so a FakeClock drives them in tests).
+messages, deadlines and waits are checked on a periodic ``_Tick`` sent from the I/O loop (so a
+FakeClock drives them in tests). It owns the request's time: a provider that has tried every key
+answers BACKOFF and is retried here after a full-jitter wait; a request every provider turned
+away for rate limits waits for the earliest window to end (``request.max_cooldown_wait_s``); and
+when every provider was skipped for an open circuit, the first is tried anyway as the last
+resort (``retry.last_resort``), so a breaker never costs answers nobody else could give.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import concurrent.futures
 import dataclasses
 import heapq
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +24,7 @@ import pykka
 
 from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.chat import ChatMessage, Completion
+from adaptive_mind.core.retry import full_jitter
 from adaptive_mind.errors import (
     AdaptiveMindError,
     ContentPolicyError,
@@ -37,6 +43,7 @@ from adaptive_mind.messages import (
     TryProvider,
 )
 from adaptive_mind.messages.address import Address
+from adaptive_mind.messages.provider import SKIP_REASONS
 from adaptive_mind.supervision.flight import Flight
 from adaptive_mind.supervision.rewriter import PromptRewriter, RewriteContext, run_rewrite
 from adaptive_mind.supervision.tree import ActorTree
@@ -99,6 +106,8 @@ class Supervisor(BaseActor):
         self._strategy = mitigation.strategy if mitigation is not None else None
         self._rewriter = rewriter
         self._io = io
+        self._retry = {name: tree.config.retry_for(name) for name in tree.config.providers}
+        self._rng = random.Random()
         self._flights: dict[str, Flight] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._waiting: list[tuple[float, str]] = []
@@ -128,7 +137,7 @@ class Supervisor(BaseActor):
         heapq.heappush(self._deadlines, (msg.request.deadline.at, rid))
         self._advance(flight)
 
-    def _advance(self, flight: Flight) -> None:
+    def _advance(self, flight: Flight, retry: bool = False) -> None:
         """Try the provider at ``flight.index``, or decide the request when none is left."""
         order = flight.msg.request.providers
         rid = flight.request_id
@@ -139,9 +148,21 @@ class Supervisor(BaseActor):
         flight.current = name
         ref = self._providers[name]
         exclude = frozenset(flight.failed_keys.get(name, ()))
-        if name in self._tree.down or not self.tell_safely(
-            ref, TryProvider(flight.request, exclude, self.address)
-        ):
+        msg = TryProvider(
+            flight.request,
+            exclude,
+            self.address,
+            # The last resort is one call: its provider's circuit is open for a reason.
+            attempts_before=(
+                self._retry[name].max_attempts - 1
+                if flight.forced == name
+                else flight.pass_attempts.get(name, 0)
+            ),
+            retry=retry,
+            force=flight.forced == name,
+            start_model=flight.resume_model.pop(name, 0) if retry else 0,
+        )
+        if name in self._tree.down or not self.tell_safely(ref, msg):
             self._exhausted(ProviderExhausted(rid, name, ExhaustedReason.DOWN))
 
     def _attempt_failed(self, msg: AttemptFailed) -> None:
@@ -180,21 +201,13 @@ class Supervisor(BaseActor):
         flight = self._flights.get(msg.request_id)
         if flight is None or flight.current != msg.provider:
             return
+        if msg.reason is ExhaustedReason.BACKOFF and self._backoff(flight, msg):
+            return
+        if msg.reason is ExhaustedReason.RATE_LIMITED and self._wait_rate_limit(flight, msg):
+            return
         flight.exhausted.append(msg)
-        skipped: str | None = None
-        if msg.reason is ExhaustedReason.CIRCUIT_OPEN:
-            skipped = "circuit open"
-        elif msg.reason is ExhaustedReason.DOWN:
-            skipped = "provider down"
-        elif msg.reason is ExhaustedReason.CRASHED:
-            skipped = "provider actor crashed"
-        elif msg.reason is ExhaustedReason.NO_KEYS and not any(
-            a.provider == msg.provider for a in flight.attempts
-        ):
-            skipped = "no key available"
-        if skipped is not None:
-            flight.skipped.append((msg.provider, skipped))
-            flight.note("provider.skipped", provider=msg.provider, reason=skipped)
+        if msg.reason in SKIP_REASONS:
+            self._skipped(flight, msg)
         if msg.reason is ExhaustedReason.BAD_REQUEST:
             self._finish(flight, flight.failure())
             return
@@ -203,8 +216,13 @@ class Supervisor(BaseActor):
             return
         if msg.reason is ExhaustedReason.REFUSED and self._on_refusal(flight, msg):
             return
-        flight.index += 1
         order = flight.msg.request.providers
+        if flight.forced == msg.provider:  # the last resort is spent too
+            flight.forced = None
+            flight.index = len(order)
+            self._advance(flight)
+            return
+        flight.index += 1
         if flight.index < len(order):
             flight.note(
                 "provider.failover",
@@ -226,6 +244,56 @@ class Supervisor(BaseActor):
             )
         self._advance(flight)
 
+    def _skipped(self, flight: Flight, msg: ProviderExhausted) -> None:
+        """Record the real reason a provider could not serve, and until when."""
+        reason = msg.reason.value
+        flight.skipped.append((msg.provider, reason))
+        fields: dict[str, object] = {"provider": msg.provider, "reason": reason}
+        if msg.retry_at is not None and msg.retry_at > self._clock.now():
+            flight.until[msg.provider] = msg.retry_at
+            fields["until"] = flight.wall(msg.retry_at).isoformat(timespec="milliseconds")
+        flight.note("provider.skipped", **fields)
+        self._emit(topics.PROVIDER_SKIPPED, flight, fields)
+
+    def _backoff(self, flight: Flight, msg: ProviderExhausted) -> bool:
+        """Every key was tried: retry the same provider after a full-jitter wait, if the
+        deadline allows (False: move on)."""
+        n = flight.backoffs.get(msg.provider, 0) + 1
+        flight.backoffs[msg.provider] = n
+        flight.resume_model[msg.provider] = msg.model_index
+        at = self._clock.now() + full_jitter(self._retry[msg.provider], n, self._rng)
+        if at >= flight.msg.request.deadline.at:
+            return False
+        self._sleep(flight, at, retry=True, reason="backoff", provider=msg.provider)
+        return True
+
+    def _wait_rate_limit(self, flight: Flight, msg: ProviderExhausted) -> bool:
+        """Wait out a short rate-limit window on this provider instead of falling over."""
+        limit = self._retry[msg.provider].wait_for_rate_limit_s
+        if limit <= 0 or msg.retry_at is None:
+            return False
+        if msg.retry_at - self._clock.now() > limit:
+            return False
+        if msg.retry_at >= flight.msg.request.deadline.at:
+            return False
+        self._sleep(flight, msg.retry_at, retry=False, reason="rate_limited", provider=msg.provider)
+        return True
+
+    def _sleep(
+        self, flight: Flight, at: float, *, retry: bool | None, reason: str, provider: str = ""
+    ) -> None:
+        """Wake ``flight`` at ``at``: re-try the current provider, or (retry None) a new pass."""
+        wait = max(0.0, at - self._clock.now())
+        flight.wake_at = at
+        flight.wake_retry = retry
+        flight.current = None
+        fields: dict[str, object] = {"wait_s": round(wait, 3), "reason": reason}
+        if provider:
+            fields["provider"] = provider
+        flight.note("request.waiting", **fields)
+        self._emit(topics.REQUEST_WAITING, flight, fields)
+        heapq.heappush(self._waiting, (at, flight.request_id))
+
     def _out_of_providers(self, flight: Flight) -> None:
         flight.current = None
         if (
@@ -235,26 +303,39 @@ class Supervisor(BaseActor):
             and self._start_rewrite(flight, flight.refusals[-1][1])
         ):
             return
+        if self._last_resort(flight):
+            return
         now = self._clock.now()
         retry_at = flight.cooling_retry_at()
         if retry_at is not None:
             wait = max(0.0, retry_at - now)
             budget = self._cfg.max_cooldown_wait_s - flight.waited_s
             if wait <= budget and retry_at < flight.msg.request.deadline.at:
-                flight.wake_at = retry_at
                 flight.waited_s += wait
-                flight.note("request.waiting", wait_s=round(wait, 3), reason="keys cooling")
-                self._events.emit(
-                    Event(
-                        event_type=topics.REQUEST_WAITING,
-                        source="supervisor",
-                        request_id=flight.request_id,
-                        payload={"wait_s": round(wait, 3)},
-                    )
-                )
-                heapq.heappush(self._waiting, (retry_at, flight.request_id))
+                self._sleep(flight, retry_at, retry=None, reason="rate_limited")
                 return
         self._finish(flight, flight.failure())
+
+    def _last_resort(self, flight: Flight) -> bool:
+        """Every provider failed or was skipped: when one was skipped only for its open circuit,
+        try it anyway once (Envoy's panic threshold, a level up)."""
+        if flight.last_resort_used:
+            return False
+        order = flight.msg.request.providers
+        for i, name in enumerate(order):
+            if not self._retry[name].last_resort or name in self._tree.down:
+                continue
+            if any(
+                e.provider == name and e.reason is ExhaustedReason.CIRCUIT_OPEN
+                for e in flight.exhausted
+            ):
+                flight.last_resort_used = True
+                flight.forced = name
+                flight.index = i
+                flight.note("provider.last_resort", provider=name)
+                self._advance(flight)
+                return True
+        return False
 
     # -- content-policy mitigation ----------------------------------------------------------
 
@@ -335,6 +416,16 @@ class Supervisor(BaseActor):
 
     def _emit_mitigation(self, topic: str, flight: Flight, **payload: object) -> None:
         severity = Severity.WARNING if topic == topics.MITIGATION_FAILED else Severity.INFO
+        self._emit(topic, flight, payload, severity)
+
+    def _emit(
+        self,
+        topic: str,
+        flight: Flight,
+        payload: dict[str, object],
+        severity: Severity = Severity.INFO,
+    ) -> None:
+        """Publish one of this request's events (never blocks)."""
         self._events.emit(
             Event(
                 event_type=topic,
@@ -403,8 +494,13 @@ class Supervisor(BaseActor):
             at, rid = heapq.heappop(self._waiting)
             flight = self._flights.get(rid)
             if flight is not None and flight.wake_at == at:
-                flight.start_pass()
-                self._advance(flight)
+                retry = flight.wake_retry
+                if retry is None:
+                    flight.start_pass()
+                    self._advance(flight)
+                else:
+                    flight.wake_at = flight.wake_retry = None
+                    self._advance(flight, retry=retry)
 
     def _deadline(self, flight: Flight) -> None:
         req = flight.msg.request

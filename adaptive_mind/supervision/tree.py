@@ -121,6 +121,7 @@ class ActorTree:
                 bcfg,
                 clock,
                 bus,
+                retry=self.config.retry_for(name),
                 start_open_for=min(RESTARTED_BREAKER_OPEN_S, bcfg.reset_timeout_s)
                 if lost
                 else None,
@@ -142,6 +143,7 @@ class ActorTree:
                 adapter,
                 pcfg.models,
                 pcfg.timeout_s,
+                self.config.retry_for(name),
                 breaker,
                 pool,
                 io,

@@ -68,7 +68,8 @@ def breaker_event(provider: str, t: Transition, clock: Clock) -> Event:
 
 
 _KEY_TOPIC = {
-    KeyEventKind.COOLED: (topics.KEY_COOLED, Severity.WARNING),
+    KeyEventKind.RATE_LIMITED: (topics.KEY_COOLED, Severity.WARNING),
+    KeyEventKind.EJECTED: (topics.KEY_EJECTED, Severity.WARNING),
     KeyEventKind.DISABLED: (topics.KEY_DISABLED, Severity.ERROR),
     KeyEventKind.RESTORED: (topics.KEY_RESTORED, Severity.INFO),
 }
@@ -79,7 +80,9 @@ def key_event(provider: str, e: KeyEvent, clock: Clock, request_id: str | None =
     payload: dict[str, Any] = {"provider": provider, "key_id": e.key_id}
     if e.until is not None:
         payload["until_in_s"] = round(max(0.0, e.until - clock.now()), 3)
-    if e.reason:
+    if e.kind is KeyEventKind.RATE_LIMITED:
+        payload["reason"] = "rate_limited"
+    elif e.reason:
         payload["reason"] = e.reason
     return Event(
         event_type=topic,

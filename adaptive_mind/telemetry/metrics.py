@@ -14,7 +14,12 @@ from adaptive_mind.telemetry.events import Event
 
 AVAILABLE = importlib.util.find_spec("prometheus_client") is not None
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
-KEY_VALUES = {topics.KEY_RESTORED: 0, topics.KEY_COOLED: 2, topics.KEY_DISABLED: 3}
+KEY_VALUES = {
+    topics.KEY_RESTORED: 0,
+    topics.KEY_COOLED: 2,
+    topics.KEY_DISABLED: 3,
+    topics.KEY_EJECTED: 4,
+}
 
 
 class MetricsSink:
@@ -48,7 +53,7 @@ class MetricsSink:
         )
         self.key = Gauge(
             "adaptive_mind_key_state",
-            "Key state: 0 available, 1 probation, 2 cooling, 3 disabled",
+            "Key state: 0 available, 1 probation, 2 rate-limited, 3 disabled, 4 ejected",
             ["provider", "key_id"],
             registry=r,
         )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 REQUEST_SUCCEEDED = "request.succeeded"  # contract
 REQUEST_FAILED = "request.failed"  # contract
-REQUEST_WAITING = "request.waiting"  # every provider out only for keys cooling from others
+REQUEST_WAITING = "request.waiting"  # waiting for a rate-limited key or a retry backoff
+PROVIDER_SKIPPED = "provider.skipped"  # a provider could not serve: payload says why and until
 # Reserved, not emitted: a per-attempt event would cost the hot path; every attempt is in the
 # request.* events' payload (attempt_list) and in the ledger entry.
 ATTEMPT_STARTED = "attempt.started"
 ATTEMPT_SUCCEEDED = "attempt.succeeded"
 ATTEMPT_FAILED = "attempt.failed"  # contract
 KEY_PENALIZED = "key.penalized"  # reserved: an UNKNOWN failure only re-ranks the key
-KEY_COOLED = "key.cooled"  # contract
+KEY_COOLED = "key.cooled"  # contract: a rate-limited key is out until its window ends
+KEY_EJECTED = "key.ejected"  # an outlier key is out for a short, growing time
 KEY_DISABLED = "key.disabled"  # contract
 KEY_RESTORED = "key.restored"  # contract
 BREAKER_OPENED = "breaker.opened"  # contract

@@ -63,7 +63,28 @@ def test_breaker_actor_grants_denies_and_records(actors):
     assert ref.ask(GetBreakerState()) == "open"
     ref.tell(AcquirePermit("r2", inbox))
     denied = inbox.get()
-    assert isinstance(denied, PermitDenied) and denied.retry_at == clock.now() + 30
+    assert isinstance(denied, PermitDenied) and denied.retry_at == clock.now() + 5
+    ref.tell(AcquirePermit("r3", inbox, force=True))  # the last resort is never denied
+    forced = inbox.get()
+    assert isinstance(forced, PermitGranted) and forced.permit.forced
+
+
+def test_breaker_actor_denies_retries_past_the_budget(actors):
+    from adaptive_mind.config import RetryConfig
+
+    retry = RetryConfig(budget_ratio=0.5, budget_min_per_s=0.0)
+    ref = CircuitBreakerActor.start("p", BreakerConfig(), FakeClock(), NullSink(), retry=retry)
+    actors.append(ref)
+    inbox = Inbox()
+    for i in range(4):  # four first attempts deposit two retries
+        ref.tell(AcquirePermit(f"r{i}", inbox))
+        assert isinstance(inbox.get(), PermitGranted)
+    answers = []
+    for i in range(3):
+        ref.tell(AcquirePermit(f"x{i}", inbox, retry=True))
+        answers.append(inbox.get())
+    assert [type(a) for a in answers] == [PermitGranted, PermitGranted, PermitDenied]
+    assert answers[2].budget_spent
 
 
 def test_key_pool_actor_leases_reports_and_answers_independence(actors):
@@ -73,13 +94,17 @@ def test_key_pool_actor_leases_reports_and_answers_independence(actors):
     ref.tell(LeaseKey("r1", frozenset({"p#2"}), inbox))
     leased = inbox.get()
     assert isinstance(leased, KeyLeased) and leased.lease.key_id == "p#1"
-    ref.tell(ReportKeyOutcome(leased.lease, ErrorCategory.TRANSIENT, 5.0, "r1", inbox))
+    ref.tell(ReportKeyOutcome(leased.lease, ErrorCategory.TRANSIENT, None, "r1", inbox))
     recorded = inbox.get()
     assert isinstance(recorded, KeyOutcomeRecorded) and recorded.independent
     ref.tell(LeaseKey("r2", frozenset({"p#2"}), inbox))
+    leased = inbox.get()  # a 5xx blames no key
+    assert isinstance(leased, KeyLeased) and leased.lease.key_id == "p#1"
+    ref.tell(ReportKeyOutcome(leased.lease, ErrorCategory.TRANSIENT, 5.0, rate_limited=True))
+    ref.tell(LeaseKey("r3", frozenset({"p#2"}), inbox))
     assert isinstance(inbox.get(), NoKeyAvailable)
     states = ref.ask(GetKeyStates())
-    assert [s["state"] for s in states] == ["cooling", "available"]
+    assert [s["state"] for s in states] == ["rate_limited", "available"]
 
 
 def test_unknown_messages_are_bugs_and_a_crash_reports_mail_and_snapshot(actors):

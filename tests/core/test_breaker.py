@@ -15,6 +15,12 @@ def fail(b, n=1):
         b.record(permit, Verdict.FAILURE)
 
 
+def ok(b):
+    permit, _ = b.acquire()
+    assert permit is not None
+    b.record(permit, Verdict.SUCCESS)
+
+
 def test_opens_at_threshold_of_consecutive_failures():
     b, _ = make(failure_threshold=3)
     fail(b, 2)
@@ -76,14 +82,86 @@ def test_probe_failure_reopens_with_doubled_timeout_capped():
         assert b.open_until == clock.now() + expected
 
 
-def test_default_reset_does_not_grow_beyond_30s():
+def test_default_reset_starts_at_5s_and_grows_to_30s():
     b, clock = make(failure_threshold=1)
     fail(b)
-    for _ in range(5):
-        clock.advance(30)
+    assert b.open_until == clock.now() + 5
+    for expected in (10, 20, 30, 30):
+        clock.advance(100)
         p, _ = b.acquire()
         b.record(p, Verdict.FAILURE)
-        assert b.open_until == clock.now() + 30
+        assert b.open_until == clock.now() + expected
+
+
+def test_defaults_open_on_ten_consecutive_failures():
+    b, _ = make()
+    for _ in range(9):
+        fail(b)
+    assert b.state is BreakerState.CLOSED
+    fail(b)
+    assert b.state is BreakerState.OPEN
+
+
+def test_failure_rate_over_the_window_opens_it():
+    b, _ = make(failure_threshold=100, window_size=10, min_calls=4, failure_rate_threshold=0.5)
+    ok(b)
+    fail(b)
+    ok(b)
+    assert b.state is BreakerState.CLOSED  # 1 of 3: below min_calls anyway
+    fail(b)  # 2 of 4 = 50 %
+    assert b.state is BreakerState.OPEN
+
+
+def test_failure_rate_below_threshold_keeps_it_closed_forever():
+    b, _ = make(window_size=20, min_calls=10)
+    for i in range(1000):  # every third call fails: 33 %, never two in a row
+        (fail if i % 3 == 0 else ok)(b)
+    assert b.state is BreakerState.CLOSED
+    assert 0.3 <= b.failure_rate <= 0.36
+
+
+def test_window_forgets_old_failures():
+    b, _ = make(failure_threshold=100, window_size=4, min_calls=4, failure_rate_threshold=0.75)
+    for _ in range(2):
+        fail(b)
+    for _ in range(4):
+        ok(b)
+    for _ in range(2):
+        fail(b)  # 2 of the last 4: the first two failures slid out
+    assert b.state is BreakerState.CLOSED
+
+
+def test_forced_permit_is_granted_while_open_and_its_success_closes():
+    b, _ = make(failure_threshold=1)
+    fail(b)
+    assert b.acquire()[0] is None
+    p, _ = b.acquire(force=True)
+    assert p is not None and p.forced
+    b.record(p, Verdict.FAILURE)
+    assert b.state is BreakerState.OPEN  # a forced failure is not news
+    p, _ = b.acquire(force=True)
+    assert p is not None
+    transitions = b.record(p, Verdict.SUCCESS)
+    assert b.state is BreakerState.CLOSED and transitions[-1].new is BreakerState.CLOSED
+
+
+def test_forced_permit_while_closed_is_an_ordinary_one():
+    b, _ = make()
+    p, _ = b.acquire(force=True)
+    assert p is not None and not p.forced and not p.probe
+
+
+def test_snapshot_keeps_the_window():
+    b, clock = make(failure_threshold=100, window_size=10, min_calls=4)
+    fail(b)
+    fail(b)
+    ok(b)
+    other = Breaker(BreakerConfig(failure_threshold=100, window_size=10, min_calls=4), clock)
+    other.restore(b.snapshot())
+    assert other.state is BreakerState.CLOSED
+    p, _ = other.acquire()
+    other.record(p, Verdict.FAILURE)  # 3 of 4
+    assert other.state is BreakerState.OPEN
 
 
 def test_neutral_probe_frees_its_slot():
@@ -116,5 +194,9 @@ def test_verdicts():
     assert verdict_for("TRANSIENT", independent=False, count_unknown=True) is Verdict.NEUTRAL
     assert verdict_for("UNKNOWN", independent=True, count_unknown=True) is Verdict.FAILURE
     assert verdict_for("UNKNOWN", independent=True, count_unknown=False) is Verdict.NEUTRAL
+    assert (
+        verdict_for("TRANSIENT", independent=True, count_unknown=True, rate_limited=True)
+        is Verdict.NEUTRAL
+    )
     for cat in ("KEY_FATAL", "MODEL", "BAD_REQUEST"):
         assert verdict_for(cat, independent=True, count_unknown=True) is Verdict.NEUTRAL

@@ -10,6 +10,7 @@ from adaptive_mind.config import BreakerConfig
 from adaptive_mind.core.breaker import Breaker, BreakerState, Verdict
 
 THRESHOLD, RESET, CAP, PROBES = 3, 10.0, 40.0, 2
+WINDOW, MIN_CALLS, RATE = 6, 4, 0.5
 
 
 class BreakerMachine(RuleBasedStateMachine):
@@ -21,6 +22,9 @@ class BreakerMachine(RuleBasedStateMachine):
             reset_timeout_s=RESET,
             max_reset_timeout_s=CAP,
             half_open_max_calls=PROBES,
+            window_size=WINDOW,
+            min_calls=MIN_CALLS,
+            failure_rate_threshold=RATE,
         )
         self.breaker = Breaker(cfg, self.clock)
         # the reference model
@@ -31,6 +35,7 @@ class BreakerMachine(RuleBasedStateMachine):
         self.gen = 0
         self.probes_out = 0
         self.permits = []  # (permit, generation, probe) outstanding
+        self.window = []  # the last WINDOW counted outcomes, True = failure
 
     def model_state(self):
         if self.state == "open" and self.clock.now() >= self.open_until:
@@ -43,6 +48,7 @@ class BreakerMachine(RuleBasedStateMachine):
 
     def _trip(self):
         self.state, self.failures, self.probes_out = "open", 0, 0
+        self.window = []
         self.gen += 1
         self.open_until = self.clock.now() + self.timeout
 
@@ -79,18 +85,21 @@ class BreakerMachine(RuleBasedStateMachine):
                 return
             if verdict is Verdict.SUCCESS:
                 self.state, self.failures, self.timeout = "closed", 0, RESET
+                self.window = []
             elif verdict is Verdict.FAILURE:
                 self.timeout = min(self.timeout * 2, CAP)
                 self._trip()
             return
         if self.state != "closed":
             return
-        if verdict is Verdict.SUCCESS:
-            self.failures = 0
-        elif verdict is Verdict.FAILURE:
-            self.failures += 1
-            if self.failures >= THRESHOLD:
-                self._trip()
+        if verdict is Verdict.NEUTRAL:
+            return
+        failed = verdict is Verdict.FAILURE
+        self.failures = self.failures + 1 if failed else 0
+        self.window = [*self.window, failed][-WINDOW:]
+        rate_trips = len(self.window) >= MIN_CALLS and sum(self.window) >= RATE * len(self.window)
+        if failed and (self.failures >= THRESHOLD or rate_trips):
+            self._trip()
 
     @invariant()
     def same_state(self):

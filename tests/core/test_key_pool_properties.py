@@ -1,4 +1,5 @@
-"""Stateful property test: the key pool never leases a cooling or disabled key, never gives a
+"""Stateful property test: the key pool never leases a rate-limited or disabled key (panic
+included), never violates a Retry-After, never ejects more than half of the keys, never gives a
 key on probation two leases, and keeps exact in-flight counts — whatever happens."""
 
 from hypothesis import settings
@@ -18,9 +19,18 @@ class KeyPoolMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.clock = FakeClock()
-        cfg = KeyPoolConfig(cooldown_s=5, max_cooldown_s=20, disabled_s=60, failure_window_s=30)
+        cfg = KeyPoolConfig(
+            cooldown_s=5,
+            max_cooldown_s=20,
+            disabled_s=60,
+            failure_window_s=30,
+            outlier_consecutive_failures=2,
+            ejection_s=3,
+        )
         self.pool = KeyPool(KEYS, cfg, self.clock)
         self.leases: list[Lease] = []
+        self.window_end = dict.fromkeys(KEYS, 0.0)
+        """The reference model: the latest Retry-After window each key gave."""
 
     def states(self):
         return {s.key_id: s.state for s in self.pool.status()}
@@ -39,7 +49,19 @@ class KeyPoolMachine(RuleBasedStateMachine):
         got = self.pool.lease(exclude, prefer)
         if isinstance(got, Lease):
             assert got.key_id not in exclude
-            assert before[got.key_id] in (KeyState.AVAILABLE, KeyState.PROBATION)
+            assert before[got.key_id] not in (KeyState.RATE_LIMITED, KeyState.DISABLED)
+            assert self.clock.now() >= self.window_end[got.key_id], "Retry-After violated"
+            if got.panic:
+                assert before[got.key_id] is KeyState.EJECTED
+                healthy = (KeyState.AVAILABLE, KeyState.WARMING, KeyState.PROBATION)
+                assert not any(
+                    before[k] in healthy
+                    and k not in exclude
+                    and not (before[k] is KeyState.PROBATION and k in busy)
+                    for k in KEYS
+                ), "panic while a healthy key was leasable"
+            else:
+                assert before[got.key_id] is not KeyState.EJECTED
             if before[got.key_id] is KeyState.PROBATION:
                 assert got.key_id not in busy, "two leases on a key under probation"
             self.leases.append(got)
@@ -48,7 +70,7 @@ class KeyPoolMachine(RuleBasedStateMachine):
             for k in KEYS:
                 if k in exclude:
                     continue
-                assert before[k] in (KeyState.COOLING, KeyState.DISABLED) or (
+                assert before[k] in (KeyState.RATE_LIMITED, KeyState.DISABLED) or (
                     before[k] is KeyState.PROBATION and k in busy
                 ), f"{k} was leasable but NoKey was returned"
 
@@ -57,20 +79,29 @@ class KeyPoolMachine(RuleBasedStateMachine):
         data=st.data(),
         outcome=st.sampled_from(OUTCOMES),
         retry_after=st.none() | st.sampled_from([0.5, 3.0, 50.0]),
+        rate_limited=st.booleans(),
     )
-    def report(self, data, outcome, retry_after):
+    def report(self, data, outcome, retry_after, rate_limited):
         lease = self.leases.pop(data.draw(st.integers(0, len(self.leases) - 1)))
-        self.pool.report(lease, outcome, retry_after)
+        self.pool.report(lease, outcome, retry_after, rate_limited=rate_limited)
         state = self.states()[lease.key_id]
         if outcome is ErrorCategory.KEY_FATAL:
             assert state is KeyState.DISABLED
-        elif outcome is ErrorCategory.TRANSIENT:
-            assert state in (KeyState.COOLING, KeyState.DISABLED)
+        elif outcome is ErrorCategory.TRANSIENT and rate_limited:
+            if retry_after is not None:
+                end = self.clock.now() + retry_after
+                self.window_end[lease.key_id] = max(self.window_end[lease.key_id], end)
+            if state is not KeyState.DISABLED:
+                assert state is KeyState.RATE_LIMITED
 
     @precondition(lambda self: self.leases)
     @rule(data=st.data())
     def release(self, data):
         self.pool.release(self.leases.pop(data.draw(st.integers(0, len(self.leases) - 1))))
+
+    @invariant()
+    def at_most_half_of_the_keys_are_ejected(self):
+        assert list(self.states().values()).count(KeyState.EJECTED) <= len(KEYS) // 2
 
     @invariant()
     def in_flight_matches_outstanding_leases(self):

@@ -96,7 +96,7 @@ def test_restart_limit_marks_the_provider_down_and_others_keep_serving(start, tm
     assert events[-1].payload["actor"] == "provider:a"
     with pytest.raises(am.AllProvidersFailedError) as info:
         system.complete(USER, providers=["a"])
-    assert info.value.skipped == (("a", "provider down"),)
+    assert info.value.skipped == (("a", "down"),)
 
 
 def test_restarted_key_pool_keeps_disabled_keys(start, tmp_path):

@@ -35,7 +35,7 @@ def test_bus_never_raises_when_the_waker_fails():
 
 
 def test_subscribers_get_events_and_a_raising_one_is_skipped(start, caplog):
-    system = start(config({"a": scripted(["k1", "k2"], responses=[{"key": "k1", "fail": 503}])}))
+    system = start(config({"a": scripted(["k1", "k2"], responses=[{"key": "k1", "fail": 429}])}))
     got, failed = [], []
     system.subscribe(lambda e: failed.append(1 / 0))
     system.subscribe(got.append, topics=[topics.REQUEST_SUCCEEDED, topics.KEY_COOLED])

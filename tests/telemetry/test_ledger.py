@@ -18,7 +18,6 @@ def cfg(path, providers, **kw):
 
 
 def run_mixed(start, path):
-    clock = am.FakeClock()
     system = start(
         cfg(
             path,
@@ -33,7 +32,6 @@ def run_mixed(start, path):
                 "slow": scripted(["s1"], latency_ms=5000),
             },
         ),
-        clock=clock,
     )
     ids = {"success": system.complete(USER, providers=["a"]).request_id}
     with pytest.raises(am.BadRequestError) as info:
