@@ -61,8 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
+        width = max(map(len, shipped()), default=0) + 1
         for name in shipped():
-            print(f"{name:<14} {load_scenario(name).description}")
+            print(f"{name:<{width}}{load_scenario(name).description}")
         return 0
     try:
         scenario = load_scenario(args.scenario)

@@ -64,6 +64,14 @@ def checks(result: DrillResult) -> list[Check]:
                 f"{rt.availability:.2%} vs {base.availability:.2%}",
             )
         )
+    if exp.at_least_baseline and base.records:
+        out.append(
+            Check(
+                "at least the baseline",
+                rt.availability >= base.availability,
+                f"{rt.availability:.2%} vs {base.availability:.2%}",
+            )
+        )
     opened = Counter(
         e.payload.get("provider") for e in rt.events if e.event_type == topics.BREAKER_OPENED
     )

@@ -142,6 +142,7 @@ class _Timeline:
                     model=w.model,
                     retry_after_s=w.retry_after_s,
                     latency_ms=w.latency_ms,
+                    probability=w.probability,
                 )
             elif i in self._rules:
                 self._server.remove_rule(self._rules.pop(i))
@@ -243,6 +244,7 @@ async def run_runtime_phase(
         return Sample(t, breakers, keys)
 
     server.reset_counts()
+    server.reseed(seed)
     timeline = _Timeline(server, scenario.timeline, system.chaos.crash)
     t0 = time.monotonic()
     player = asyncio.create_task(timeline.play(t0))
@@ -264,12 +266,22 @@ async def run_runtime_phase(
 async def run_baseline_phase(
     scenario: Scenario, server: ChaosServer, seed: int, progress: ProgressFn | None = None
 ) -> PhaseResult:
-    """Play the same timeline against the plain SDK: default retries, one key, no failover."""
+    """Play the same timeline against the plain SDK: default retries (``max_retries=2``, backoff
+    and Retry-After as the SDK does them), one key, one model, no failover."""
     phase = PhaseResult("baseline", scenario.duration_s)
     cfg = scenario.providers[scenario.baseline_provider]
     if cfg["kind"] != "openai":
         raise ValueError("baseline_provider: the baseline is the plain OpenAI SDK")
-    client = openai.AsyncOpenAI(api_key=cfg["api_keys"][0], base_url=server.url("openai"))
+    client = openai.AsyncOpenAI(
+        api_key=cfg["api_keys"][0],
+        base_url=server.url("openai"),
+        max_retries=openai.DEFAULT_MAX_RETRIES,  # 2: the SDK's own default, spelled out
+        timeout=(
+            scenario.baseline_timeout_s
+            if scenario.baseline_timeout_s is not None
+            else openai.DEFAULT_TIMEOUT
+        ),
+    )
     model = cfg["models"][0]
 
     async def call(i: int) -> RequestRecord:
@@ -286,6 +298,7 @@ async def run_baseline_phase(
         return RequestRecord(0, 0, True, provider=scenario.baseline_provider)
 
     server.reset_counts()
+    server.reseed(seed)  # the same random fault draws, in arrival order, as the runtime phase
     timeline = _Timeline(server, scenario.timeline, None)
     t0 = time.monotonic()
     player = asyncio.create_task(timeline.play(t0))
@@ -310,7 +323,7 @@ async def run_drill(
     baseline: bool = True,
 ) -> DrillResult:
     """Run the runtime phase, then the baseline phase, on a fresh local chaos server."""
-    with ChaosServer(latency_ms=scenario.latency_ms) as server:
+    with ChaosServer(latency_ms=scenario.latency_ms, seed=seed) as server:
         runtime = await run_runtime_phase(scenario, server, seed, str(ledger_path), progress)
         base = (
             await run_baseline_phase(scenario, server, seed, progress)

@@ -33,6 +33,10 @@ class FaultWindow(BaseModel):
     retry_after_s: float | None = Field(None, ge=0)
     latency_ms: float | None = Field(None, ge=0)
     """With ``fault: ok`` (or alone): a latency spike."""
+    probability: float | None = Field(None, gt=0, le=1)
+    """Serve the fault to this share of the matching calls, each drawn independently (seeded by
+    the drill's seed). None: every matching call. Windows are matched in timeline order and the
+    first that fires wins, so a call a probabilistic window lets through can meet a later one."""
     crash: str | None = None
     """An actor to crash at ``at`` (e.g. ``provider:openai``)."""
     label: str | None = None
@@ -45,6 +49,8 @@ class FaultWindow(BaseModel):
             raise ValueError(f"fault: must be ok or one of {', '.join(wire.FAULTS)}")
         if self.until is not None and self.until <= self.at:
             raise ValueError("until: must be > at")
+        if self.probability is not None and self.crash is not None:
+            raise ValueError("probability: only for a fault or latency window, not a crash")
         return self
 
     @property
@@ -54,6 +60,8 @@ class FaultWindow(BaseModel):
         if self.crash:
             return f"crash {self.crash}"
         what = self.fault or f"latency {self.latency_ms:g} ms"
+        if self.probability is not None:
+            what = f"{self.probability:.0%} {what}"
         scope = "/".join(x for x in (self.provider, self.key, self.model) if x)
         return f"{what} ({scope})" if scope else what
 
@@ -65,6 +73,10 @@ class Expectations(BaseModel):
 
     min_availability: float = Field(0.99, ge=0, le=1)
     beats_baseline: bool = True
+    """The runtime answers strictly more requests than the plain SDK."""
+    at_least_baseline: bool = False
+    """The runtime answers at least as many requests as the plain SDK (for timelines where the
+    SDK's own retries may well answer everything too)."""
     breaker_opens: list[str] = Field(default_factory=list)
     keys_disabled: list[str] = Field(default_factory=list)
     """Key ids (``openai#2``) that must end disabled and see no calls after that."""
@@ -92,6 +104,9 @@ class Scenario(BaseModel):
     timeline: list[FaultWindow] = Field(default_factory=list)
     baseline_provider: str = "openai"
     """The baseline is this provider's SDK with its default retries, first key, first model."""
+    baseline_timeout_s: float | None = Field(None, gt=0)
+    """The baseline client's per-attempt timeout. None: the SDK's default (600 s, so a hung call
+    fails at ``deadline_s``); set it to the provider's ``timeout_s`` to let the SDK retry hangs."""
     expect: Expectations = Field(default_factory=Expectations)
 
 
