@@ -219,3 +219,32 @@ def test_a_dead_key_among_healthy_siblings_gets_its_first_burst_then_probes(star
     assert dead_calls <= 16 + 5  # the first burst in flight, then at most a probe or two
     assert system.breaker_state("a") == "closed"
     assert system.key_states("a")[0]["state"] in ("ejected", "warming")
+
+
+def test_the_audit_trail_holds_each_attempts_consequences_in_order(start, tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    cfg = config(
+        {
+            "a": scripted(
+                ["k1", "k2"],
+                responses=[{"key": "k1", "fail": 429, "retry_after_s": 30}, {"fail": 503}],
+                breaker={"failure_threshold": 1},
+            ),
+            "b": scripted(["k1"]),
+        }
+    )
+    cfg["ledger"] = {"path": str(path)}
+    system = start(cfg)
+    reply = system.complete(USER)
+    assert reply.provider == "b"
+    system.stop()
+    with am.Ledger.open(path) as ledger:
+        trail = [e["type"] for e in ledger.get(reply.request_id).events]
+    assert trail == [
+        "attempt.failed",  # a#1: 429
+        "key.cooled",  # … so a#1 is out until its Retry-After
+        "attempt.failed",  # a#2: 503
+        "breaker.opened",  # … which opened a's circuit
+        "provider.skipped",  # the next permit was denied
+        "provider.failover",
+    ]

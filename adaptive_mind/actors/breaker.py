@@ -13,6 +13,7 @@ from adaptive_mind.core.breaker import Breaker, Transition, verdict_for
 from adaptive_mind.core.retry import RetryBudget
 from adaptive_mind.messages import (
     AcquirePermit,
+    ConsequenceRecorded,
     GetBreakerState,
     PermitDenied,
     PermitGranted,
@@ -59,9 +60,13 @@ class CircuitBreakerActor(BaseActor):
         """The breaker's state; the replacement resumes it (old permits read as stale)."""
         return self.core.snapshot()
 
-    def _publish(self, transitions: list[Transition]) -> None:
+    def _publish(self, transitions: list[Transition], msg: RecordOutcome | None = None) -> None:
         for t in transitions:
-            self._events.emit(breaker_event(self._provider, t, self._clock))
+            event = breaker_event(self._provider, t, self._clock)
+            self._events.emit(event)
+            if msg is not None and msg.notify is not None:
+                note = ConsequenceRecorded(msg.request_id, event.event_type, event.payload)
+                self.tell_safely(msg.notify, note)
 
     def _acquire(self, msg: AcquirePermit) -> None:
         if msg.retry and not self.budget.try_withdraw():
@@ -92,4 +97,4 @@ class CircuitBreakerActor(BaseActor):
             count_unknown=self._cfg.count_unknown,
             rate_limited=msg.rate_limited,
         )
-        self._publish(self.core.record(msg.permit, verdict))
+        self._publish(self.core.record(msg.permit, verdict), msg)

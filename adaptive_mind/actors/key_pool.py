@@ -10,6 +10,7 @@ from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 from adaptive_mind.core.key_pool import KeyPool, Lease
 from adaptive_mind.messages import (
+    ConsequenceRecorded,
     GetKeyStates,
     KeyLeased,
     KeyOutcomeRecorded,
@@ -70,7 +71,11 @@ class KeyPoolActor(BaseActor):
         if msg.reply_to is not None:
             self.tell_safely(msg.reply_to, KeyOutcomeRecorded(msg.request_id, outcome.independent))
         for e in outcome.events:
-            self._events.emit(key_event(self._provider, e, self._clock))
+            event = key_event(self._provider, e, self._clock, msg.request_id or None)
+            self._events.emit(event)
+            if msg.notify is not None:
+                note = ConsequenceRecorded(msg.request_id, event.event_type, event.payload)
+                self.tell_safely(msg.notify, note)
 
     def _release(self, msg: ReleaseKey) -> None:
         self.core.release(msg.lease)

@@ -384,18 +384,30 @@ class ProviderActor(BaseActor):
             walk.stage = _Stage.VERDICT
             self.tell_safely(
                 self._key_pool,
-                ReportKeyOutcome(lease, result.category, result.retry_after_s, rid, self.address),
+                ReportKeyOutcome(
+                    lease,
+                    result.category,
+                    result.retry_after_s,
+                    rid,
+                    self.address,
+                    notify=walk.msg.reply_to,
+                ),
             )
             return
         self.tell_safely(
             self._key_pool,
             ReportKeyOutcome(
-                lease, result.category, result.retry_after_s, rate_limited=rate_limited
+                lease,
+                result.category,
+                result.retry_after_s,
+                rid,
+                rate_limited=rate_limited,
+                notify=walk.msg.reply_to,
             ),
         )
         self.tell_safely(
             self._breaker,
-            RecordOutcome(permit, result.category.value, True, rate_limited=rate_limited),
+            RecordOutcome(permit, result.category.value, True, rate_limited, rid),
         )
         self._after_failure(rid, walk, lease.key_id, result)
 
@@ -405,7 +417,16 @@ class ProviderActor(BaseActor):
             return
         assert walk.permit is not None and walk.lease is not None and walk.failure is not None
         category = walk.failure.category.value
-        self.tell_safely(self._breaker, RecordOutcome(walk.permit, category, msg.independent))
+        self.tell_safely(
+            self._breaker,
+            RecordOutcome(
+                walk.permit,
+                category,
+                msg.independent,
+                request_id=msg.request_id,
+                notify=walk.msg.reply_to,
+            ),
+        )
         if walk.cancelled:
             self._drop_if_cancelled(msg.request_id, walk)
             return

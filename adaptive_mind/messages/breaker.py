@@ -59,6 +59,9 @@ class RecordOutcome:
     """False when the failing key was already known bad when the attempt started."""
     rate_limited: bool = False
     """A rate limit: about the key, so neutral for the breaker."""
+    request_id: str = ""
+    notify: Address | None = None
+    """Who keeps ``request_id``'s audit trail: told when this outcome moved the breaker."""
 
 
 @dataclass(frozen=True, slots=True)

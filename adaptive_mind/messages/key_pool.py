@@ -54,6 +54,8 @@ class ReportKeyOutcome:
     reply_to: Address | None = None
     rate_limited: bool = False
     """A TRANSIENT failure that was a rate limit: the key's business, not the servers'."""
+    notify: Address | None = None
+    """Who keeps ``request_id``'s audit trail: told what this outcome did to the key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -103,3 +104,13 @@ class CancelRequest:
     """Stop working on ``request_id`` (deadline passed or system stopping); no answer expected."""
 
     request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsequenceRecorded:
+    """What one of ``request_id``'s attempts did to a key or a breaker, for the request's audit
+    trail: the type and payload of the very event the telemetry bus gets."""
+
+    request_id: str
+    event_type: str
+    payload: Mapping[str, object]

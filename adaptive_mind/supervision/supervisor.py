@@ -36,6 +36,7 @@ from adaptive_mind.messages import (
     CancelRequest,
     ChildFailed,
     Complete,
+    ConsequenceRecorded,
     ExhaustedReason,
     ProviderExhausted,
     ProviderSucceeded,
@@ -124,6 +125,7 @@ class Supervisor(BaseActor):
             CountInFlight: lambda _m: len(self._flights),
             _RewriteDone: self._rewrite_done,
             ChildFailed: self._child_failed,
+            ConsequenceRecorded: self._consequence,
         }
 
     # -- the walk -------------------------------------------------------------------------
@@ -169,6 +171,12 @@ class Supervisor(BaseActor):
         flight = self._flights.get(msg.request_id)
         if flight is not None:
             flight.record_attempt(msg.attempt, msg.refusal)
+
+    def _consequence(self, msg: ConsequenceRecorded) -> None:
+        """A key or breaker changed because of this request's attempt: put it in the trail."""
+        flight = self._flights.get(msg.request_id)
+        if flight is not None:
+            flight.note(msg.event_type, **msg.payload)
 
     def _succeeded(self, msg: ProviderSucceeded) -> None:
         flight = self._flights.get(msg.request_id)
