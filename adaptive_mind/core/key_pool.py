@@ -300,6 +300,8 @@ class KeyPool:
         restored = key.probation or not key.proven
         if key.probation and key.disabled_until <= now:
             key.probation = False
+        if key.ejected_until > now:  # leased in panic, and it answered: re-admit it now
+            key.ejected_until = key.readmitted_at = now
         if not key.proven:
             key.proven = True
         elif key.ejections and now - key.readmitted_at >= self._cfg.slow_start_s:

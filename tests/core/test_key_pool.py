@@ -293,3 +293,15 @@ def test_snapshot_restore_keeps_health_and_makes_old_leases_stale():
     other.restore(snap)
     assert states(other) == states(pool)
     assert not other.report(old, C.TRANSIENT).independent
+
+
+def test_an_ejected_key_that_answers_in_panic_is_readmitted_at_once():
+    pool, _ = make(2, outlier_consecutive_failures=2, slow_start_s=10)
+    pool.report(lease_key(pool, "k2"), None)
+    for _ in range(2):
+        pool.report(lease_key(pool, "k1"), C.TRANSIENT)
+    got = pool.lease(exclude=frozenset({"k2"}))
+    assert got.panic
+    out = pool.report(got, None)
+    assert out.events[0].kind is KeyEventKind.RESTORED
+    assert states(pool)["k1"] is KeyState.WARMING
