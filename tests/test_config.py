@@ -22,8 +22,8 @@ def test_defaults_match_the_contract():
     # Issue #11 replaced the 0.1 health defaults (threshold 5, reset 30 s, cooldown 30 s).
     assert (p.timeout_s, p.breaker.failure_threshold, p.breaker.reset_timeout_s) == (60, 10, 5)
     assert (p.breaker.window_size, p.breaker.min_calls, p.breaker.failure_rate_threshold) == (
-        20,
-        10,
+        100,
+        50,
         0.5,
     )
     assert p.breaker.half_open_max_calls == 1 and p.keys.cooldown_s == 1
@@ -48,7 +48,7 @@ def test_provider_retry_section_replaces_the_top_level_one():
 @pytest.mark.parametrize(
     ("section", "field", "value", "rule"),
     [
-        ("breaker", "min_calls", 30, "must be <= window_size"),
+        ("breaker", "min_calls", 300, "must be <= window_size"),
         ("breaker", "failure_rate_threshold", 1.5, "less than or equal to 1"),
         ("keys", "max_ejected_fraction", 0.9, "less than or equal to 0.5"),
         ("keys", "max_ejection_s", 1, "must be >= ejection_s"),

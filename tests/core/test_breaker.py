@@ -200,3 +200,26 @@ def test_verdicts():
     )
     for cat in ("KEY_FATAL", "MODEL", "BAD_REQUEST"):
         assert verdict_for(cat, independent=True, count_unknown=True) is Verdict.NEUTRAL
+
+
+def test_default_breaker_survives_random_failures_and_still_catches_a_dead_provider():
+    import random
+
+    for p, seed in ((0.1, 1), (0.3, 2), (0.3, 3)):
+        b, _ = make()
+        rng = random.Random(seed)
+        for _ in range(3000):  # ~2 000 requests' worth of calls at 30 % with retries
+            (fail if rng.random() < p else ok)(b)
+        assert b.state is BreakerState.CLOSED, p
+    b, _ = make()
+    for _ in range(10):
+        fail(b)
+    assert b.state is BreakerState.OPEN  # dead: ten calls
+    b, _ = make()
+    rng = random.Random(4)
+    for _ in range(200):  # mostly failing (70 %): opens on the rate or a run
+        permit, _ = b.acquire()
+        if permit is None:
+            break
+        b.record(permit, Verdict.FAILURE if rng.random() < 0.7 else Verdict.SUCCESS)
+    assert b.state is BreakerState.OPEN
