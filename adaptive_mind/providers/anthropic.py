@@ -10,6 +10,7 @@ so those three cases are told apart by the body's ``error.message``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import anthropic
@@ -22,21 +23,30 @@ from adaptive_mind.providers.base import (
     CallResult,
     CallSuccess,
     failure_for_status,
+    local_failure,
     transport_failure,
 )
-from adaptive_mind.providers.wire_errors import redact, retry_after_from_headers
+from adaptive_mind.providers.redact import Redactor
+from adaptive_mind.providers.wire_errors import error_text, retry_after_from_headers
 
 C = ErrorCategory
 DEFAULT_MAX_TOKENS = 1024
 
 
 class AnthropicAdapter:
-    """Messages API through the official async SDK."""
+    """Messages API through the official async SDK.
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    Every text it hands on (answer, refusal, error) goes through a :class:`Redactor` of its keys
+    and ``other_secrets`` (the system passes every configured key).
+    """
+
+    def __init__(
+        self, name: str, config: ProviderConfig, *, other_secrets: Iterable[str] = ()
+    ) -> None:
         self._name = name
         self._max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
+        self._redact = Redactor([*self._secrets, *other_secrets])
         self._clients = {
             kid: anthropic.AsyncAnthropic(
                 api_key=secret,
@@ -77,7 +87,7 @@ class AnthropicAdapter:
             why = getattr(details, "explanation", None) or getattr(details, "category", None)
             return CallFailure(
                 C.CONTENT_POLICY,
-                "stop_reason refusal" + (f": {redact(str(why))}" if why else ""),
+                "stop_reason refusal" + (f": {error_text(str(why), self._redact)}" if why else ""),
                 200,
             )
         blocks = getattr(resp, "content", None) or []
@@ -86,8 +96,8 @@ class AnthropicAdapter:
         p = getattr(usage, "input_tokens", None)
         c = getattr(usage, "output_tokens", None)
         return CallSuccess(
-            text=text,
-            model=getattr(resp, "model", None) or model,
+            text=self._redact(text),
+            model=self._redact(str(getattr(resp, "model", None) or model)),
             usage=Usage(
                 prompt_tokens=p,
                 completion_tokens=c,
@@ -97,6 +107,9 @@ class AnthropicAdapter:
 
     def classify_error(self, exc: BaseException) -> CallFailure:
         """Map an exception raised by the SDK to a category."""
+        local = local_failure(exc)  # raised before anything was sent: blames nobody
+        if local is not None:
+            return local
         lost = transport_failure(exc, anthropic.APITimeoutError, anthropic.APIConnectionError)
         if lost is not None:
             return lost
@@ -109,7 +122,7 @@ class AnthropicAdapter:
         etype = str(error.get("type") or "")
         message = str(error.get("message") or "")
         lowered = message.lower()
-        text = redact(f"{status} {etype}: {message}".strip(" :"), self._secrets)
+        text = error_text(f"{status} {etype}: {message}".strip(" :"), self._redact)
         retry_after = retry_after_from_headers(exc.response.headers)
         if status == 400 and "credit balance is too low" in lowered:
             return CallFailure(C.KEY_FATAL, text, status)

@@ -3,6 +3,11 @@
 An adapter makes exactly one upstream call per :meth:`ProviderAdapter.complete` and translates
 every outcome — success, refusal inside a success, SDK exception — into a :class:`CallResult` in
 one place. It never retries; the runtime owns retry policy.
+
+A failure that happens on this side before anything is sent (text that cannot be encoded, caught
+by :func:`run_guarded` before the adapter runs, or an SDK's ``UnicodeEncodeError``) is a
+``local`` :class:`CallFailure`: it says nothing about the key or the provider, so neither the
+key pool nor the breaker hears of it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ class CallFailure:
     retry_after_s: float | None = None
     timed_out: bool = False
     """The attempt's timeout cut the call."""
+    local: bool = False
+    """It failed here, before any byte reached the upstream (text that cannot be encoded, an
+    SDK refusing its arguments): no evidence about the key or the provider's servers."""
 
 
 CallResult = CallSuccess | CallFailure
@@ -102,6 +110,47 @@ def transport_failure(exc: BaseException, timeout: type, connection: type) -> Ca
     return None
 
 
+def local_failure(exc: BaseException) -> CallFailure | None:
+    """A failure raised on this side before the request was sent (None: not known to be).
+
+    Encoding is the one step that only ever runs on outgoing data, so a ``UnicodeEncodeError``
+    anywhere in the cause chain (the SDK encoding a body or a header) means nothing was sent.
+    """
+    for e in _causes(exc):
+        if isinstance(e, UnicodeEncodeError):
+            return CallFailure(
+                ErrorCategory.UNKNOWN, f"local {type(e).__name__}: request not sent", local=True
+            )
+    return None
+
+
+def unencodable(call: CallRequest) -> CallFailure | None:
+    """A call whose text cannot be sent as UTF-8 (a lone surrogate): refused before any adapter
+    runs, as a bad request that blames no key and no breaker."""
+    for i, m in enumerate(call.messages):
+        if not _encodes(m.content):
+            return CallFailure(
+                ErrorCategory.BAD_REQUEST,
+                f"messages[{i}].content: text that cannot be encoded as UTF-8",
+                local=True,
+            )
+    if not _encodes(call.model):
+        return CallFailure(
+            ErrorCategory.BAD_REQUEST, "model: a name that cannot be encoded as UTF-8", local=True
+        )
+    return None
+
+
+def _encodes(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     """``exc`` and its explicit causes (``raise … from``), outermost first."""
     chain = [exc]
@@ -123,11 +172,15 @@ def _dropped_without_timeout(chain: list[BaseException]) -> bool:
 
 
 async def run_guarded(adapter: ProviderAdapter, call: CallRequest) -> CallResult:
-    """Run one call under its timeout; nothing an adapter raises escapes (it becomes UNKNOWN).
+    """Run one call under its timeout; nothing an adapter raises escapes (it becomes UNKNOWN,
+    or a local failure when it was raised before anything was sent).
 
     Raises:
         asyncio.CancelledError: only when the caller cancelled the call (not a failure).
     """
+    refused = unencodable(call)
+    if refused is not None:
+        return refused
     try:
         async with asyncio.timeout(call.timeout_s):
             return await adapter.complete(call)
@@ -136,4 +189,7 @@ async def run_guarded(adapter: ProviderAdapter, call: CallRequest) -> CallResult
             ErrorCategory.TRANSIENT, f"timed out after {call.timeout_s:.3g}s", timed_out=True
         )
     except Exception as exc:  # an adapter bug or an unexpected SDK error: never escapes
+        local = local_failure(exc)
+        if local is not None:
+            return local
         return CallFailure(ErrorCategory.UNKNOWN, f"unexpected {type(exc).__name__}")

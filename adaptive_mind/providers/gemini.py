@@ -13,7 +13,7 @@ A 429 whose QuotaFailure names a per-day quota stays TRANSIENT but cools the key
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -30,10 +30,12 @@ from adaptive_mind.providers.base import (
     CallResult,
     CallSuccess,
     failure_for_status,
+    local_failure,
 )
+from adaptive_mind.providers.redact import Redactor
 from adaptive_mind.providers.wire_errors import (
     daily_quota_exhausted,
-    redact,
+    error_text,
     retry_after_from_headers,
     retry_delay_from_google_details,
 )
@@ -57,12 +59,19 @@ def _no_retries(timeout_s: float) -> types.HttpOptions:
 
 
 class GeminiAdapter:
-    """generateContent through the official async SDK."""
+    """generateContent through the official async SDK.
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    Every text it hands on (answer, refusal, error) goes through a :class:`Redactor` of its keys
+    and ``other_secrets`` (the system passes every configured key).
+    """
+
+    def __init__(
+        self, name: str, config: ProviderConfig, *, other_secrets: Iterable[str] = ()
+    ) -> None:
         self._name = name
         self._max_tokens = config.max_tokens
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
+        self._redact = Redactor([*self._secrets, *other_secrets])
         self._own_http: list[httpx2.AsyncClient] = []
         self._clients = {}
         for kid, secret in zip(config.key_ids(name), self._secrets, strict=True):
@@ -104,20 +113,22 @@ class GeminiAdapter:
         feedback = getattr(resp, "prompt_feedback", None)
         block = getattr(feedback, "block_reason", None)
         if block:
-            return CallFailure(C.CONTENT_POLICY, f"prompt blocked: {_enum_name(block)}", 200)
+            why = self._why(getattr(feedback, "block_reason_message", None))
+            return CallFailure(C.CONTENT_POLICY, f"prompt blocked: {_enum_name(block)}{why}", 200)
         candidates = getattr(resp, "candidates", None) or []
         if not candidates:
             return CallFailure(C.UNKNOWN, "response without candidates", 200)
         finish = _enum_name(getattr(candidates[0], "finish_reason", None))
         if finish in _BLOCKING_FINISH:
-            return CallFailure(C.CONTENT_POLICY, f"finish_reason {finish}", 200)
+            why = self._why(getattr(candidates[0], "finish_message", None))
+            return CallFailure(C.CONTENT_POLICY, f"finish_reason {finish}{why}", 200)
         content = getattr(candidates[0], "content", None)
         parts = getattr(content, "parts", None) or []
         text = "".join(getattr(p, "text", None) or "" for p in parts)
         usage = getattr(resp, "usage_metadata", None)
         return CallSuccess(
-            text=text,
-            model=getattr(resp, "model_version", None) or model,
+            text=self._redact(text),
+            model=self._redact(str(getattr(resp, "model_version", None) or model)),
             usage=Usage(
                 prompt_tokens=getattr(usage, "prompt_token_count", None),
                 completion_tokens=getattr(usage, "candidates_token_count", None),
@@ -127,6 +138,9 @@ class GeminiAdapter:
 
     def classify_error(self, exc: BaseException) -> CallFailure:
         """Map an exception raised by the SDK (or its transport) to a category."""
+        local = local_failure(exc)  # raised before anything was sent: blames nobody
+        if local is not None:
+            return local
         if isinstance(exc, TimeoutError | httpx2.TimeoutException):
             return CallFailure(C.TRANSIENT, "request timed out", timed_out=True)
         if isinstance(exc, _TRANSPORT_ERRORS):
@@ -138,7 +152,7 @@ class GeminiAdapter:
         message = str(exc.message or "")
         details = _details(exc.details)
         reasons = {str(d.get("reason")) for d in details if isinstance(d, Mapping)}
-        text = redact(f"{code} {status}: {message}".strip(" :"), self._secrets)
+        text = error_text(f"{code} {status}: {message}".strip(" :"), self._redact)
         retry_after = retry_delay_from_google_details(details)
         if retry_after is None:
             headers = getattr(getattr(exc, "response", None), "headers", None)
@@ -155,6 +169,12 @@ class GeminiAdapter:
         if not code:
             return CallFailure(C.UNKNOWN, text)
         return failure_for_status(code, text, retry_after)
+
+    def _why(self, message: object) -> str:
+        """The upstream's own words for a block (``": …"``, redacted), or ""."""
+        if not isinstance(message, str) or not message:
+            return ""
+        return f": {error_text(message, self._redact)}"
 
     async def aclose(self) -> None:
         for client in self._clients.values():

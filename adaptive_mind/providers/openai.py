@@ -12,6 +12,7 @@ not JSON) → UNKNOWN.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import openai
@@ -24,20 +25,29 @@ from adaptive_mind.providers.base import (
     CallResult,
     CallSuccess,
     failure_for_status,
+    local_failure,
     transport_failure,
 )
-from adaptive_mind.providers.wire_errors import redact, retry_after_from_headers
+from adaptive_mind.providers.redact import Redactor
+from adaptive_mind.providers.wire_errors import error_text, retry_after_from_headers
 
 C = ErrorCategory
 
 
 class OpenAIAdapter:
-    """Chat completions through the official async SDK."""
+    """Chat completions through the official async SDK.
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    Every text it hands on (answer, refusal, error) goes through a :class:`Redactor` of its keys
+    and ``other_secrets`` (the system passes every configured key).
+    """
+
+    def __init__(
+        self, name: str, config: ProviderConfig, *, other_secrets: Iterable[str] = ()
+    ) -> None:
         self._name = name
         self._max_tokens = config.max_tokens
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
+        self._redact = Redactor([*self._secrets, *other_secrets])
         self._clients = {
             kid: openai.AsyncOpenAI(
                 api_key=secret,
@@ -78,11 +88,12 @@ class OpenAIAdapter:
             return CallFailure(C.CONTENT_POLICY, "finish_reason content_filter", 200)
         refusal = getattr(message, "refusal", None)
         if refusal:
-            return CallFailure(C.CONTENT_POLICY, f"refusal: {redact(str(refusal))}", 200)
+            why = error_text(str(refusal), self._redact)
+            return CallFailure(C.CONTENT_POLICY, f"refusal: {why}", 200)
         usage = getattr(resp, "usage", None)
         return CallSuccess(
-            text=message.content or "",
-            model=getattr(resp, "model", None) or model,
+            text=self._redact(message.content or ""),
+            model=self._redact(str(getattr(resp, "model", None) or model)),
             usage=Usage(
                 prompt_tokens=getattr(usage, "prompt_tokens", None),
                 completion_tokens=getattr(usage, "completion_tokens", None),
@@ -92,6 +103,9 @@ class OpenAIAdapter:
 
     def classify_error(self, exc: BaseException) -> CallFailure:
         """Map an exception raised by the SDK to a category."""
+        local = local_failure(exc)  # raised before anything was sent: blames nobody
+        if local is not None:
+            return local
         lost = transport_failure(exc, openai.APITimeoutError, openai.APIConnectionError)
         if lost is not None:
             return lost
@@ -102,7 +116,7 @@ class OpenAIAdapter:
         etype = exc.type if isinstance(exc.type, str) else None
         body = exc.body if isinstance(exc.body, dict) else {}
         message = str(body.get("message") or "")
-        text = redact(f"{status} {code or etype or ''}: {message}".strip(" :"), self._secrets)
+        text = error_text(f"{status} {code or etype or ''}: {message}".strip(" :"), self._redact)
         retry_after = retry_after_from_headers(exc.response.headers)
         if status == 429 and "insufficient_quota" in (code, etype):
             return CallFailure(C.KEY_FATAL, text, status)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from adaptive_mind.providers.redact import MARKER, Redactor
+
 _KEYLIKE = re.compile(r"\b(?:sk|sk-ant|sk-proj|AIza|key)[-_A-Za-z0-9*.]{6,}")
 _TAG = re.compile(r"<[^>]{0,200}>")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
@@ -60,12 +62,15 @@ def daily_quota_exhausted(details: Iterable[Any] | None) -> bool:
     return False
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove configured secrets and anything shaped like an API key; shorten."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "[redacted]")
-    text = _KEYLIKE.sub("[redacted]", text)
+def error_text(text: str, redactor: Redactor) -> str:
+    """Upstream error or refusal text made safe to store and show: one line, short, secret-free.
+
+    The configured secrets go first (any long fragment, across markup); then anything shaped
+    like an API key (someone else's key, or one this system does not know), markup and runs of
+    whitespace.
+    """
+    text = redactor(text)
+    text = _KEYLIKE.sub(MARKER, text)
     text = _TAG.sub(" ", text)  # a proxy's HTML error page
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"

@@ -53,6 +53,8 @@ class Rule:
     latency_ms: float | None = None
     probability: float | None = None
     """Serve the fault to this share of matching requests (seeded, so runs repeat)."""
+    echo: str | None = None
+    """Write the request's key (as :data:`wire.ECHOES` says) into the error, refusal or answer."""
     used: int = 0
 
     def matches(self, provider: str, key: str, model: str) -> bool:
@@ -126,15 +128,24 @@ class ChaosServer:
         retry_after_s: float | None = None,
         latency_ms: float | None = None,
         probability: float | None = None,
+        echo: str | None = None,
     ) -> Rule:
-        """Serve ``fault`` (a name in :data:`wire.FAULTS`, or ``ok``) to matching requests."""
+        """Serve ``fault`` (a name in :data:`wire.FAULTS`, or ``ok``) to matching requests.
+
+        ``echo`` (a mode in :data:`wire.ECHOES`) repeats the request's API key in the error
+        message, the refusal's text or the answer, as a careless upstream might.
+        """
         if provider is not None and provider not in wire.PROVIDERS:
             raise ValueError(f"provider: must be one of {', '.join(wire.PROVIDERS)}")
         if fault != "ok" and fault not in wire.FAULTS:
             raise ValueError(f"fault: must be one of ok, {', '.join(wire.FAULTS)}")
         if probability is not None and not 0 <= probability <= 1:
             raise ValueError("probability: must be between 0 and 1")
-        rule = Rule(provider, fault, key, model, times, retry_after_s, latency_ms, probability)
+        if echo is not None and echo not in wire.ECHOES:
+            raise ValueError(f"echo: must be one of {', '.join(wire.ECHOES)}")
+        rule = Rule(
+            provider, fault, key, model, times, retry_after_s, latency_ms, probability, echo
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -261,10 +272,14 @@ class ChaosServer:
         if name in ("disconnect", "reset"):
             _drop(request, reset=name == "reset")
             raise asyncio.CancelledError
+        detail = wire.echo(key, rule.echo) if rule is not None and rule.echo else None
         if name == "ok":
-            resp = wire.success(provider, model, self.text, prompt)
+            text = f"{self.text} {detail}" if detail else self.text
+            resp = wire.success(provider, model, text, prompt)
         else:
-            resp = wire.fault(provider, name, model, rule.retry_after_s if rule else None)
+            resp = wire.fault(
+                provider, name, model, rule.retry_after_s if rule else None, detail=detail
+            )
         return web.Response(
             status=resp.status, body=resp.body, headers=resp.headers, content_type=resp.content_type
         )
@@ -345,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         metavar="K=V,...",
         help="a full rule, e.g. provider=openai,fault=server_error,key=k1,probability=0.3,"
-        "retry_after_s=2; repeatable",
+        "retry_after_s=2 (echo=MODE repeats the request's key in the body); repeatable",
     )
     ap.add_argument("--seed", type=int, default=1, help="seed for probabilistic rules")
     args = ap.parse_args(argv)
@@ -362,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
                 retry_after_s=float(kv["retry_after_s"]) if "retry_after_s" in kv else None,
                 latency_ms=float(kv["latency_ms"]) if "latency_ms" in kv else None,
                 probability=float(kv["probability"]) if "probability" in kv else None,
+                echo=kv.pop("echo", None),
             )
         except (KeyError, ValueError) as exc:
             ap.error(f"--rule {spec}: {exc}")

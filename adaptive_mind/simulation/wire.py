@@ -41,6 +41,34 @@ FAULTS: dict[str, str] = {
     "reset": "resets the connection (TCP RST) before any response header",
 }
 
+ECHOES: dict[str, str] = {
+    "full": "the request's API key as sent",
+    "core": "10 characters from inside the key (neither its prefix nor its last 2 characters)",
+    "tags": "the key with <b> and </b> tags between every 4 characters",
+    "zero_width": "the key with a zero-width space between every two characters",
+    "entities": "the key with every third character written as an HTML entity (&#NN;)",
+}
+"""How a rule's ``echo`` writes the request's key into the error message, the refusal's text
+or the answer (a careless upstream or proxy that repeats a credential)."""
+
+
+def echo(key: str, mode: str) -> str:
+    """The sentence a rule with ``echo=mode`` adds: the request's ``key`` written per ``mode``."""
+    if mode == "full":
+        shown = key
+    elif mode == "core":
+        shown = key[-12:-2]
+    elif mode == "tags":
+        chunks = [key[i : i + 4] for i in range(0, len(key), 4)]
+        shown = "".join(c + ("<b>" if i % 2 == 0 else "</b>") for i, c in enumerate(chunks))
+    elif mode == "zero_width":
+        shown = "\u200b".join(key)
+    elif mode == "entities":
+        shown = "".join(f"&#{ord(c)};" if i % 3 == 2 else c for i, c in enumerate(key))
+    else:
+        raise ValueError(f"echo: must be one of {', '.join(ECHOES)}")
+    return f"(request made with key {shown})"
+
 
 @dataclass(frozen=True)
 class WireResponse:
@@ -234,11 +262,38 @@ def refusal(provider: str, model: str, kind: str) -> WireResponse:
     )
 
 
-def fault(provider: str, name: str, model: str, retry_after_s: float | None = None) -> WireResponse:
+def fault(
+    provider: str,
+    name: str,
+    model: str,
+    retry_after_s: float | None = None,
+    detail: str | None = None,
+) -> WireResponse:
     """The response for fault ``name`` (see :data:`FAULTS`) in ``provider``'s format.
 
-    ``hang``, ``disconnect`` and ``reset`` are handled by the server itself.
+    ``hang``, ``disconnect`` and ``reset`` are handled by the server itself. ``detail`` is added
+    to the error's message or to the refusal's text (OpenAI ``message.refusal``, Anthropic
+    ``stop_details.explanation``, Gemini ``blockReasonMessage`` / ``finishMessage``).
     """
+    resp = _fault(provider, name, model, retry_after_s)
+    if not detail or resp.content_type != "application/json" or name == "bad_json":
+        return resp
+    body = json.loads(resp.body)
+    if "error" in body:  # the three providers' error bodies
+        body["error"]["message"] = f"{body['error'].get('message', '')} {detail}"
+    elif provider == "openai":
+        message = body["choices"][0]["message"]
+        message["refusal"] = f"{message.get('refusal') or 'I cannot help with that.'} {detail}"
+    elif provider == "anthropic":
+        body["stop_details"] = {"type": "refusal", "category": None, "explanation": detail}
+    elif "promptFeedback" in body:
+        body["promptFeedback"]["blockReasonMessage"] = detail
+    else:
+        body["candidates"][0]["finishMessage"] = detail
+    return WireResponse(resp.status, json.dumps(body).encode(), resp.headers, resp.content_type)
+
+
+def _fault(provider: str, name: str, model: str, retry_after_s: float | None) -> WireResponse:
     if name in ("refusal", "refusal_message", "prompt_blocked") or (
         name == "content_policy" and provider == "gemini"
     ):

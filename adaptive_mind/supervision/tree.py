@@ -134,7 +134,10 @@ class ActorTree:
 
         breaker = self._add(f"breaker:{name}", "breaker", start_breaker, provider=name)
         pool = self._add(f"key_pool:{name}", "key_pool", start_pool, provider=name)
-        adapter = build_adapter(name, pcfg)
+        every_key = (
+            k.secret.get_secret_value() for p in self.config.providers.values() for k in p.api_keys
+        )
+        adapter = build_adapter(name, pcfg, other_secrets=every_key)
         self.adapters[name] = adapter
 
         def start_provider(_snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
