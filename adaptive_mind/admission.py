@@ -7,6 +7,7 @@ request id and no ledger entry, and no provider is ever called.
 from __future__ import annotations
 
 import itertools
+import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -29,28 +30,81 @@ def new_request_id() -> str:
 
 def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
     """Turn dicts / ChatMessages into validated ChatMessages, or raise BadRequestError."""
-    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+    if isinstance(messages, str | bytes | bytearray | Mapping) or not isinstance(
+        messages, Sequence
+    ):
         raise BadRequestError("messages: must be a list of {role, content} messages")
     if not messages:
         raise BadRequestError("messages: must not be empty")
     out: list[ChatMessage] = []
     for i, m in enumerate(messages):
         if isinstance(m, ChatMessage):
+            _encodable(m.content, f"messages[{i}].content")
             out.append(m)
             continue
         if not isinstance(m, Mapping):
             raise BadRequestError(f"messages[{i}]: must be a dict or ChatMessage")
-        extra = set(m) - {"role", "content"}
+        extra = [k for k in m if k not in ("role", "content")]
         if extra:
-            raise BadRequestError(f"messages[{i}].{sorted(extra)[0]}: unknown field")
+            raise BadRequestError(f"messages[{i}].{_show(extra[0])}: unknown field")
         role = m.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise BadRequestError(f"messages[{i}].role: must be one of {', '.join(ROLES)}")
         content = m.get("content")
         if not isinstance(content, str):
             raise BadRequestError(f"messages[{i}].content: must be a string")
+        _encodable(content, f"messages[{i}].content")
         out.append(ChatMessage(role=role, content=content))
     return tuple(out)
+
+
+def _encodable(text: str, where: str) -> None:
+    """Text every provider can be sent: valid UTF-8 (no lone surrogate such as ``"\\ud800"``,
+    which ``json.loads`` produces happily and every SDK then fails to encode)."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequestError(
+            f"{where}: text that cannot be encoded as UTF-8 (a lone surrogate at {exc.start})"
+        ) from None
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """A short, printable rendering of a caller's value for an error message."""
+    text = repr(value) if isinstance(value, str) else f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _names(value: object, where: str, what: str) -> tuple[str, ...]:
+    """A non-empty list of distinct, non-empty names (a list or tuple, never a str or a dict)."""
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence) or not value:
+        raise BadRequestError(f"{where}: must be a non-empty list of {what} names")
+    seen: set[str] = set()
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequestError(f"{where}[{i}]: must be a non-empty {what} name (a string)")
+        _encodable(name, f"{where}[{i}]")
+        if name in seen:
+            raise BadRequestError(f"{where}[{i}]: {_show(name)} is listed twice")
+        seen.add(name)
+    return tuple(value)
+
+
+def _deadline(config: RuntimeConfig, deadline_s: object) -> float:
+    """The request's budget in seconds: a finite number > 0 (the config's when None)."""
+    budget = config.request.deadline_s if deadline_s is None else deadline_s
+    rule = "deadline_s: must be a number > 0 (finite, in seconds)"
+    if isinstance(budget, bool) or not isinstance(budget, int | float):
+        raise BadRequestError(rule)
+    try:
+        seconds = float(budget)
+    except OverflowError:  # an int too large for a float (10**400)
+        raise BadRequestError(rule) from None
+    if not math.isfinite(seconds) or not seconds > 0:
+        raise BadRequestError(rule)
+    return seconds
 
 
 def build_request(
@@ -65,29 +119,28 @@ def build_request(
     parent_request_id: str | None = None,
     allow_mitigation: bool = True,
 ) -> RequestSpec:
-    """Validate every argument and build the immutable request, or raise BadRequestError."""
+    """Validate every argument and build the immutable request, or raise BadRequestError.
+
+    Every argument is checked before anything is accepted, and every failure names the
+    argument: wrong types, duplicates, unknown providers and non-finite deadlines included.
+    """
     msgs = validate_messages(messages)
     if providers is None:
         order = config.priority
     else:
-        if isinstance(providers, str) or not providers:
-            raise BadRequestError("providers: must be a non-empty list of provider names")
-        order = tuple(providers)
+        order = _names(providers, "providers", "provider")
         for i, p in enumerate(order):
             if p not in config.providers:
-                raise BadRequestError(f"providers[{i}]: '{p}' is not a configured provider")
-            if p in order[:i]:
-                raise BadRequestError(f"providers[{i}]: '{p}' is listed twice")
+                raise BadRequestError(f"providers[{i}]: {_show(p)} is not a configured provider")
     model_map: dict[str, tuple[str, ...]] = {}
+    if models is not None and not isinstance(models, Mapping):
+        raise BadRequestError("models: must be a mapping of provider name to model names")
     for name, ms in (models or {}).items():
-        if name not in config.providers:
-            raise BadRequestError(f"models.{name}: not a configured provider")
-        if isinstance(ms, str) or not ms or not all(isinstance(m, str) and m for m in ms):
-            raise BadRequestError(f"models.{name}: must be a non-empty list of model names")
-        model_map[name] = tuple(ms)
-    budget = config.request.deadline_s if deadline_s is None else deadline_s
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
-        raise BadRequestError("deadline_s: must be a number > 0")
+        if not isinstance(name, str) or name not in config.providers:
+            shown = name if isinstance(name, str) and name.isprintable() else _show(name)
+            raise BadRequestError(f"models.{shown[:40]}: not a configured provider")
+        model_map[name] = _names(ms, f"models.{name}", "model")
+    budget = _deadline(config, deadline_s)
     if metadata is not None and not isinstance(metadata, Mapping):
         raise BadRequestError("metadata: must be a mapping")
     now = clock.now()
@@ -96,7 +149,7 @@ def build_request(
         messages=msgs,
         providers=order,
         models=model_map,
-        deadline=Deadline(now + float(budget)),
+        deadline=Deadline(now + budget),
         started_at=now,
         started_wall=time.time(),
         metadata=dict(metadata or {}),

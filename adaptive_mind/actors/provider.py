@@ -75,6 +75,11 @@ def is_rate_limit(failure: CallFailure) -> bool:
     return failure.category is ErrorCategory.TRANSIENT and failure.status_code == 429
 
 
+def is_local(failure: CallFailure) -> bool:
+    """Failed here before anything was sent: no verdict for the key pool or the breaker."""
+    return failure.local
+
+
 class _Stage(Enum):
     ACQUIRE = 1  # waiting for the breaker's permit and the key pool's lease (asked together)
     CALL = 3  # the call is running on the I/O loop
@@ -377,6 +382,11 @@ class ProviderActor(BaseActor):
             )
         )
         walk.failure = result
+        if is_local(result):
+            self.tell_safely(self._key_pool, ReleaseKey(lease))
+            self.tell_safely(self._breaker, ReleasePermit(permit, retry=walk.retry))
+            self._after_failure(rid, walk, lease.key_id, result)
+            return
         rate_limited = is_rate_limit(result)
         if result.category in _SERVER_SIDE and not rate_limited:
             # Only the key pool knows whether this failure is news; the breaker must hear its
@@ -439,6 +449,8 @@ class ProviderActor(BaseActor):
             self._finish(rid, walk, ExhaustedReason.REFUSED, detail=result.error)
         elif category is ErrorCategory.BAD_REQUEST:
             self._finish(rid, walk, ExhaustedReason.BAD_REQUEST, detail=result.error)
+        elif is_local(result):  # another key would fail the same way here
+            self._finish(rid, walk, ExhaustedReason.LOCAL_ERROR, detail=result.error)
         elif category is ErrorCategory.MODEL:
             walk.model_i += 1
             walk.prefer = key_id

@@ -2,8 +2,9 @@
 
 Every invalid value raises :class:`~adaptive_mind.errors.ConfigError` whose message names the
 dotted path of the bad field and the rule it breaks, e.g.
-``providers.openai.breaker.failure_threshold: must be > 0``. No message ever echoes a value, so
-secrets cannot leak through config errors.
+``providers.openai.breaker.failure_threshold: must be > 0``. No message ever echoes a value, and
+a path component that shows a secret (a key written as a mapping key or a provider name) is
+masked, so secrets cannot leak through config errors. ``$${`` writes a literal ``${``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from adaptive_mind.config._base import FieldRuleError, Frozen
+from adaptive_mind.config._safety import load_yaml, mask, parse_error, scrub, secrets_in
 from adaptive_mind.config.health import BreakerConfig, KeyPoolConfig, RetryConfig
 from adaptive_mind.errors import ConfigError
 
@@ -67,8 +69,11 @@ class ApiKey(Frozen):
     @field_validator("secret")
     @classmethod
     def _not_empty(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().strip():
+        secret = v.get_secret_value()
+        if not secret.strip():
             raise ValueError("must not be empty")
+        if not (secret.isascii() and secret.isprintable()):  # it travels in an HTTP header
+            raise ValueError("must be printable ASCII")
         return v
 
 
@@ -191,7 +196,7 @@ class LedgerConfig(Frozen):
     """The audit ledger."""
 
     enabled: bool = True
-    path: str = "adaptive_mind_ledger.sqlite"
+    path: str = Field("adaptive_mind_ledger.sqlite", min_length=1)
     prompt_preview_chars: int = Field(512, ge=0)
     response_preview_chars: int = Field(1024, ge=0)
     hash_key: SecretStr | None = None
@@ -205,13 +210,17 @@ class TelemetryConfig(Frozen):
     buffer_size: int = Field(10_000, gt=0)
     """Events buffered for the sinks; on overflow the oldest are dropped (and counted)."""
     log: str | None = None
-    """Structured JSON-lines event log: ``stderr``, a file path, or None (off)."""
+    """Event log: ``logging`` (a record per event on the ``adaptive_mind.events`` logger, through
+    the host's logging / structlog configuration), ``stderr`` or a file path (JSON lines), or
+    None (off)."""
     events_db: str | None = None
     """SQLite file for the events table (the embedded time series); None: off."""
     metrics: bool = True
     """Prometheus metrics (needs the ``metrics`` extra: prometheus-client)."""
     metrics_port: int | None = Field(None, ge=0, le=65535)
-    """Serve ``/metrics`` on this port (on 127.0.0.1); None: don't serve."""
+    """Serve ``/metrics`` on this port (on ``metrics_host``); None: don't serve."""
+    metrics_host: str = Field("127.0.0.1", min_length=1)
+    """The address the metrics server binds (``0.0.0.0`` for every interface)."""
 
 
 class SupervisionConfig(Frozen):
@@ -248,10 +257,15 @@ class RuntimeConfig(Frozen):
         return self.providers[provider].retry or self.retry
 
     def __init__(self, **data: Any) -> None:
+        secrets = secrets_in(data)  # kept out of every error message, paths included
         try:
-            super().__init__(**_interpolate(data, ()))
+            resolved = _interpolate(data, (), secrets)
+        except RecursionError:
+            raise ConfigError("<root>: nested too deeply (or contains itself)") from None
+        try:
+            super().__init__(**resolved)
         except ValidationError as exc:
-            raise _config_error(exc) from None
+            raise _config_error(exc, secrets | secrets_in(resolved)) from None
 
     @classmethod
     def model_validate(
@@ -300,28 +314,33 @@ class RuntimeConfig(Frozen):
         return self
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _interpolate(value: Any, path: tuple[str | int, ...]) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; a missing VAR is a ConfigError."""
+def _interpolate(
+    value: Any, path: tuple[str | int, ...], secrets: frozenset[str] = frozenset()
+) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, and the escape ``$${`` by a
+    literal ``${``; a missing VAR is a ConfigError (its path masked where it shows a secret)."""
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
+            if m.group(1):
+                return "${"
+            name, default = m.group(2), m.group(3)
             found = os.environ.get(name)
             if found is not None:
                 return found
             if default is not None:
                 return default
-            where = ".".join(str(p) for p in path) or "<root>"
+            where = ".".join(mask(str(p), secrets) for p in path) or "<root>"
             raise ConfigError(f"{where}: environment variable {name} is not set")
 
-        return _ENV.sub(sub, value)
+        return _ENV.sub(sub, value) if "$" in value else value
     if isinstance(value, Mapping):
-        return {k: _interpolate(v, (*path, str(k))) for k, v in value.items()}
+        return {k: _interpolate(v, (*path, str(k)), secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_interpolate(v, (*path, i)) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, i), secrets) for i, v in enumerate(value)]
     return value
 
 
@@ -334,6 +353,8 @@ def _rule(err: Mapping[str, Any]) -> str:
         return f"must be >= {ctx['ge']}"
     if kind in ("too_short", "string_too_short"):
         return "must not be empty"
+    if kind == "finite_number":
+        return "must be a finite number"
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
@@ -348,23 +369,25 @@ def _rule(err: Mapping[str, Any]) -> str:
     return str(err["msg"])
 
 
-def _path(err: Mapping[str, Any]) -> str:
+def _path(err: Mapping[str, Any], secrets: frozenset[str]) -> str:
     loc = [str(p) for p in err["loc"]]
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, FieldRuleError):
         loc.append(inner.field)
-    return ".".join(loc) or "<root>"
+    # A key written as a mapping key or a provider name is part of the path: mask it.
+    return ".".join(mask(p, secrets) for p in loc) or "<root>"
 
 
-def _config_error(exc: ValidationError) -> ConfigError:
+def _config_error(exc: ValidationError, secrets: frozenset[str] = frozenset()) -> ConfigError:
     for e in exc.errors(include_input=False):
         inner = (e.get("ctx") or {}).get("error")
         if isinstance(inner, ConfigError):  # raised by __init__ while pydantic validated
             return inner
-    problems = [f"{_path(e)}: {_rule(e)}" for e in exc.errors(include_input=False)]
+    problems = [f"{_path(e, secrets)}: {_rule(e)}" for e in exc.errors(include_input=False)]
     if len(problems) == 1:
-        return ConfigError(problems[0])
-    return ConfigError(f"{len(problems)} configuration errors: " + "; ".join(problems))
+        return ConfigError(scrub(problems[0], secrets))
+    message = f"{len(problems)} configuration errors: " + "; ".join(problems)
+    return ConfigError(scrub(message, secrets))
 
 
 def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
@@ -379,15 +402,18 @@ def load_config(path: str | os.PathLike[str]) -> RuntimeConfig:
         raw = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
     try:
         if suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(raw)
+            data = load_yaml(raw)  # safe, and refuses alias bombs
         elif suffix == ".toml":
             data = tomllib.loads(raw)
         else:
             raise ConfigError(f"{p}: unsupported config format (use .yaml, .yml or .toml)")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid {suffix[1:].upper()}: {exc}") from None
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        # Line and column only: the parser's own message quotes the line, which may hold a key.
+        raise parse_error(p, suffix[1:].upper(), exc) from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{p}: the top level must be a mapping")
     return RuntimeConfig.model_validate(data)

@@ -24,6 +24,7 @@ class ExhaustedReason(StrEnum):
     NO_MODELS = "no_models"  # every model failed with a MODEL error
     REFUSED = "refused"  # content-policy refusal
     BAD_REQUEST = "bad_request"  # the request is invalid; stop everything
+    LOCAL_ERROR = "local_error"  # the call failed here before anything was sent; next provider
     DEADLINE = "deadline"  # the request's deadline passed
     DOWN = "down"  # the provider is marked down by supervision
     CRASHED = "crashed"  # its actor crashed mid-walk; it was restarted

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from adaptive_mind.config._safety import load_yaml
 from adaptive_mind.errors import ConfigError
 from adaptive_mind.simulation import wire
 
@@ -130,7 +131,7 @@ def load_scenario(name_or_path: str) -> Scenario:
             "nor a file"
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))  # refuses alias bombs
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"scenario {path}: cannot read: {exc}") from None
     try:
