@@ -3,15 +3,17 @@
 Entries are kept until the store confirms them: they are written in batches (by size, or on the
 periodic flush tick once older than ``flush_interval_s``), and when the store fails the batch
 stays pending, a critical event is emitted, and the next tick retries. Requests never wait on it.
+Entries are sealed onto the chain by the store, inside its write transaction, so several
+processes may append to one ledger file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from adaptive_mind.actors.base import BaseActor, Wiring
+from adaptive_mind.actors.base import BaseActor, Wiring, logger
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import LedgerConfig
 from adaptive_mind.core.ledger_entry import SealedEntry, build_entry, chain
@@ -29,6 +31,19 @@ class LedgerStore(Protocol):
     def append(self, batch: list[SealedEntry]) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChainingLedgerStore(LedgerStore, Protocol):
+    """A store that seals entries onto its head inside its own write transaction.
+
+    Several writers (processes) on one store keep one chain only this way; a plain
+    :class:`LedgerStore` gets batches chained onto its ``head()`` read just before ``append``.
+    """
+
+    def append_chained(
+        self, fields: Sequence[dict[str, Any]], seal: Callable[[dict[str, Any], str], SealedEntry]
+    ) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +68,16 @@ class LedgerActor(BaseActor):
         self._cfg = config
         self._clock = clock
         self._events = events
-        self._factory = store_factory or (lambda: SqliteLedgerStore(config.path))
+        self._key = config.hash_key.get_secret_value().encode() if config.hash_key else None
+        self._factory = store_factory or (lambda: SqliteLedgerStore(config.path, self._key))
         self._store: LedgerStore | None = None
-        self._head = ""
         self._pending: list[dict[str, Any]] = list(pending or [])
         self._oldest = 0.0
         self._failing = False
-        self._key = config.hash_key.get_secret_value().encode() if config.hash_key else None
 
     def on_start(self) -> None:
         super().on_start()
         self._store = self._factory()  # opened on the actor's own thread
-        self._head = self._store.head()
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Entries not yet confirmed by the store: the replacement writes them."""
@@ -87,21 +100,34 @@ class LedgerActor(BaseActor):
 
     def _finished(self, msg: RequestFinished) -> None:
         req = msg.request
-        fields = build_entry(
-            request_id=req.request_id,
-            parent_request_id=req.parent_request_id,
-            started_wall=req.started_wall,
-            latency_s=msg.latency_s,
-            messages=req.messages,
-            final_messages=msg.final_messages,
-            result=msg.result,
-            attempts=msg.attempts,
-            events=msg.events,
-            mitigation_attempted=msg.mitigation_attempted,
-            prompt_preview_chars=self._cfg.prompt_preview_chars,
-            response_preview_chars=self._cfg.response_preview_chars,
-            hash_key=self._key,
-        )
+        try:
+            fields = build_entry(
+                request_id=req.request_id,
+                parent_request_id=req.parent_request_id,
+                started_wall=req.started_wall,
+                latency_s=msg.latency_s,
+                messages=req.messages,
+                final_messages=msg.final_messages,
+                result=msg.result,
+                attempts=msg.attempts,
+                events=msg.events,
+                mitigation_attempted=msg.mitigation_attempted,
+                prompt_preview_chars=self._cfg.prompt_preview_chars,
+                response_preview_chars=self._cfg.response_preview_chars,
+                hash_key=self._key,
+            )
+        except Exception as exc:  # one entry must never take the ledger (and its pending) down
+            logger.exception("ledger: could not build the entry of %s", req.request_id)
+            self._events.emit(
+                Event(
+                    event_type=topics.LEDGER_STORE_FAILED,
+                    source="ledger",
+                    severity=Severity.CRITICAL,
+                    request_id=req.request_id,
+                    payload={"error": type(exc).__name__, "pending": len(self._pending)},
+                )
+            )
+            return
         if not self._pending:
             self._oldest = self._clock.now()
         self._pending.append(fields)
@@ -114,16 +140,19 @@ class LedgerActor(BaseActor):
 
     def _flush(self) -> int:
         """Seal and write every pending entry; returns how many are still pending."""
-        if not self._pending or self._store is None:
+        store = self._store
+        if not self._pending or store is None:
             return len(self._pending)
-        batch: list[SealedEntry] = []
-        prev = self._head
-        for fields in self._pending:
-            sealed = chain(fields, prev)
-            batch.append(sealed)
-            prev = sealed.entry_hash
         try:
-            self._store.append(batch)
+            if isinstance(store, ChainingLedgerStore):
+                store.append_chained(self._pending, self._seal)
+            else:
+                prev = store.head()
+                batch: list[SealedEntry] = []
+                for fields in self._pending:
+                    batch.append(self._seal(fields, prev))
+                    prev = batch[-1].entry_hash
+                store.append(batch)
         except Exception as exc:  # disk full, read-only file, locked database …
             if not self._failing:
                 self._failing = True
@@ -137,9 +166,11 @@ class LedgerActor(BaseActor):
                 )
             return len(self._pending)
         self._failing = False
-        self._head = prev
         self._pending.clear()
         return 0
+
+    def _seal(self, fields: dict[str, Any], prev: str) -> SealedEntry:
+        return chain(fields, prev, self._key)
 
     def on_stop(self) -> None:
         self._flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ class LedgerEntry(BaseModel):
     mitigation_attempted: bool = False
     mitigation_succeeded: bool | None = None
     resilience_score: float
+    prompt_tokens: int | None = None
+    """Token usage of the successful call, as the provider reported it (None: unknown)."""
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
     prev_hash: str
     entry_hash: str
 
@@ -85,7 +90,8 @@ def last_user_message(messages: Sequence[ChatMessage]) -> str:
 
 
 def prompt_hash(text: str, key: bytes | None = None) -> str:
-    data = normalize_prompt(text).encode("utf-8")
+    # surrogatepass: a lone surrogate (which json.loads produces) hashes, deterministically.
+    data = normalize_prompt(text).encode("utf-8", "surrogatepass")
     if key:
         return hmac.new(key, data, hashlib.sha256).hexdigest()
     return hashlib.sha256(data).hexdigest()
@@ -182,6 +188,9 @@ def build_entry(
         "mitigation_attempted": mitigation_attempted,
         "mitigation_succeeded": (mitigated if mitigation_attempted else None),
         "resilience_score": resilience_score(ok, failed, mitigated),
+        "prompt_tokens": completion.usage.prompt_tokens if completion else None,
+        "completion_tokens": completion.usage.completion_tokens if completion else None,
+        "total_tokens": completion.usage.total_tokens if completion else None,
     }
 
 
@@ -204,17 +213,87 @@ def _canonical(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def digest(doc: dict[str, Any]) -> str:
-    """SHA-256 over the sorted-key JSON of every field but ``entry_hash``."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH = 32
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON primitives whose text is valid UTF-8: each lone surrogate becomes
+    U+FFFD, anything else unknown its ``str``; deterministic, so the sealed text is stable."""
+    if isinstance(value, str):
+        return value if _is_utf8(value) else _SURROGATE.sub("\ufffd", value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth < _MAX_DEPTH and isinstance(value, dict):
+        return {_clean(str(k)): _clean(v, depth + 1) for k, v in value.items()}
+    if depth < _MAX_DEPTH and isinstance(value, list | tuple):
+        return [_clean(v, depth + 1) for v in value]
+    return _clean(str(value))
+
+
+_CHAIN_LABEL = b"adaptive-mind ledger chain v1"
+
+
+def chain_key(hash_key: bytes | None) -> bytes | None:
+    """The key that seals the chain, derived from ``ledger.hash_key`` (None: plain SHA-256).
+
+    Derived rather than used as is, so that a prompt hash (HMAC of text a user chooses) can
+    never double as an entry hash.
+    """
+    return hmac.new(hash_key, _CHAIN_LABEL, hashlib.sha256).digest() if hash_key else None
+
+
+def seal_scheme(hash_key: bytes | None) -> str:
+    """How a chain is sealed: ``sha256``, or ``hmac-sha256:<key id>`` (the id reveals no key)."""
+    key = chain_key(hash_key)
+    if key is None:
+        return "sha256"
+    return "hmac-sha256:" + hmac.new(key, b"key id", hashlib.sha256).hexdigest()[:16]
+
+
+def _seal(body: str, hash_key: bytes | None) -> str:
+    key = chain_key(hash_key)
+    if key is None:
+        return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    return hmac.new(key, body.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def digest(doc: dict[str, Any], hash_key: bytes | None = None) -> str:
+    """The hash over the sorted-key JSON of every field but ``entry_hash``.
+
+    SHA-256, or HMAC-SHA-256 under a key derived from ``hash_key`` when one is given.
+    """
     body = {k: v for k, v in doc.items() if k != "entry_hash"}
-    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+    return _seal(_canonical(body), hash_key)
 
 
-def chain(fields: dict[str, Any], prev_hash: str) -> SealedEntry:
-    """Seal an entry (as built by :func:`build_entry`) onto the chain after ``prev_hash``."""
-    body = _canonical({**fields, "prev_hash": prev_hash})
-    entry_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+def chain(fields: dict[str, Any], prev_hash: str, hash_key: bytes | None = None) -> SealedEntry:
+    """Seal an entry (as built by :func:`build_entry`) onto the chain after ``prev_hash``.
+
+    Whatever the entry holds, what is sealed is valid UTF-8 JSON: text that is not (a lone
+    surrogate in a prompt or in an upstream's answer) is cleaned first, so no store refuses it.
+    """
+    entry = {**fields, "prev_hash": prev_hash}
+    try:
+        body = _canonical(entry)
+    except (TypeError, ValueError):  # keys that do not sort, a circular reference
+        body = ""
+    if not body or not _is_utf8(body):
+        entry = _clean(entry)
+        body = _canonical(entry)
+    entry_hash = _seal(body, hash_key)
     doc = f'{body[:-1]},"entry_hash":"{entry_hash}"}}'
+    column = {k: str(entry.get(k, "")) for k in ("request_id", "started_at", "outcome")}
     return SealedEntry(
-        fields["request_id"], fields["started_at"], fields["outcome"], entry_hash, doc
+        column["request_id"], column["started_at"], column["outcome"], entry_hash, doc
     )

@@ -1,42 +1,81 @@
-"""Reading the audit ledger: entries, lookups, chain verification and statistics."""
+"""Reading the audit ledger: entries, lookups, verification, checkpoints and statistics.
+
+Verification (and what it proves) lives in :mod:`adaptive_mind.telemetry.ledger_verify`.
+"""
 
 from __future__ import annotations
 
-import json
+import math
 import sqlite3
 from collections import Counter
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from adaptive_mind.core.ledger_entry import LedgerEntry, Outcome
+from adaptive_mind.telemetry.ledger_verify import Checkpoint, VerifyResult, walk_chain
 
-from adaptive_mind.core.ledger_entry import GENESIS_HASH, LedgerEntry, Outcome, digest
+__all__ = ["Checkpoint", "Ledger", "VerifyResult", "parse_instant", "parse_outcome"]
 
 
-class VerifyResult(BaseModel):
-    """The outcome of checking the hash chain."""
+def parse_instant(value: datetime | str, name: str = "since") -> datetime:
+    """An ISO 8601 string or a datetime as an aware UTC datetime (naive means UTC).
 
-    model_config = ConfigDict(frozen=True)
+    Raises:
+        ValueError: not an ISO 8601 time; the message names ``name``.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{name}: not an ISO 8601 time: {value!r}") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name}: expected an ISO 8601 string or a datetime")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
-    ok: bool
-    checked: int
-    first_bad: str | None = None
-    """The request id of the first entry that breaks the chain (or ``<head>``)."""
-    reason: str | None = None
+
+def parse_outcome(value: Outcome | str) -> Outcome:
+    """An outcome by name, any case (``success``, ``Mitigated_Success``).
+
+    Raises:
+        ValueError: no such outcome.
+    """
+    try:
+        return Outcome(str(value).strip().upper())
+    except ValueError:
+        names = ", ".join(o.value for o in Outcome)
+        raise ValueError(f"outcome: expected one of {names}, got {value!r}") from None
+
+
+def _percentiles(values: Iterable[float]) -> dict[str, Any]:
+    """Nearest-rank p50/p95/p99 (None when there are no values) and the count."""
+    lat = sorted(values)
+
+    def pct(q: float) -> float | None:
+        return lat[max(0, math.ceil(q * len(lat)) - 1)] if lat else None
+
+    return {"count": len(lat), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)}
 
 
 class Ledger:
     """A read-only view of a ledger database. Use :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, hash_key: bytes | None = None) -> None:
         self._conn = conn
         self.path = path
+        self._key = hash_key
 
     @classmethod
-    def open(cls, path: str | Path) -> Ledger:
+    def open(cls, path: str | Path, *, hash_key: str | bytes | None = None) -> Ledger:
         """Open an existing ledger file for reading.
+
+        Args:
+            path: the SQLite file (any characters, ``#`` and ``?`` included).
+            hash_key: the configured ``ledger.hash_key``; needed to verify a keyed chain.
 
         Raises:
             FileNotFoundError: there is no file at ``path``.
@@ -44,8 +83,11 @@ class Ledger:
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no ledger at {p}")
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
-        return cls(conn, str(p))
+        # as_uri() percent-escapes the path: a raw "#" or "?" would end the file name.
+        uri = p.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        key = hash_key.encode() if isinstance(hash_key, str) else hash_key
+        return cls(conn, str(p), key or None)
 
     def close(self) -> None:
         self._conn.close()
@@ -60,23 +102,45 @@ class Ledger:
 
     def entries(
         self,
-        since: datetime | None = None,
+        since: datetime | str | None = None,
         outcome: Outcome | str | None = None,
         limit: int | None = None,
+        *,
+        until: datetime | str | None = None,
+        provider: str | None = None,
     ) -> list[LedgerEntry]:
-        """Entries oldest first, optionally only those started at/after ``since`` or by outcome."""
-        sql = "SELECT doc FROM ledger"
+        """Entries oldest first, optionally filtered.
+
+        Args:
+            since: only entries started at or after this instant (ISO string or datetime;
+                naive means UTC).
+            outcome: only this outcome (any case).
+            limit: only the newest ``limit`` matching entries (still oldest first).
+            until: only entries started before this instant.
+            provider: only entries whose final provider is this one.
+
+        Raises:
+            ValueError: a filter is malformed; the message names it.
+        """
         where: list[str] = []
         args: list[Any] = []
+        # started_at is stored as UTC isoformat(), whose text order is time order.
         if since is not None:
             where.append("started_at >= ?")
-            args.append(since.isoformat())
+            args.append(parse_instant(since, "since").isoformat())
+        if until is not None:
+            where.append("started_at < ?")
+            args.append(parse_instant(until, "until").isoformat())
         if outcome is not None:
             where.append("outcome = ?")
-            args.append(Outcome(outcome).value)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+            args.append(parse_outcome(outcome).value)
+        if provider is not None:
+            where.append("CASE WHEN json_valid(doc) THEN json_extract(doc, '$.provider') END = ?")
+            args.append(provider)
+        sql = "SELECT doc FROM ledger" + (" WHERE " + " AND ".join(where) if where else "")
         if limit is not None:  # the newest ``limit``, still returned oldest first
+            if limit < 0:
+                raise ValueError(f"limit: must be >= 0, got {limit}")
             sql += " ORDER BY seq DESC LIMIT ?"
             args.append(limit)
         else:
@@ -92,60 +156,53 @@ class Ledger:
         ).fetchone()
         return LedgerEntry.model_validate_json(row[0]) if row else None
 
-    def verify(self) -> VerifyResult:
-        """Check every entry's hash and its link to the previous one, and the stored head."""
-        prev = GENESIS_HASH
-        checked = 0
-        for seq, request_id, doc_text in self._conn.execute(
-            "SELECT seq, request_id, doc FROM ledger ORDER BY seq"
-        ):
-            try:
-                doc = json.loads(doc_text)
-            except json.JSONDecodeError:
-                return VerifyResult(
-                    ok=False,
-                    checked=checked,
-                    first_bad=request_id,
-                    reason=f"entry {seq} is not valid JSON",
-                )
-            rid = str(doc.get("request_id", request_id))
-            if doc.get("prev_hash") != prev:
-                return VerifyResult(
-                    ok=False,
-                    checked=checked,
-                    first_bad=rid,
-                    reason="previous-hash link broken (entry edited or removed)",
-                )
-            if digest(doc) != doc.get("entry_hash") or rid != request_id:
-                return VerifyResult(
-                    ok=False,
-                    checked=checked,
-                    first_bad=rid,
-                    reason="entry hash mismatch (entry edited)",
-                )
-            prev = str(doc["entry_hash"])
-            checked += 1
-        row = self._conn.execute(
-            "SELECT entry_hash, count FROM ledger_head WHERE id = 1"
-        ).fetchone()
-        head, count = (row[0], row[1]) if row else (GENESIS_HASH, 0)
-        if head != prev or count != checked:
-            return VerifyResult(
-                ok=False,
-                checked=checked,
-                first_bad="<head>",
-                reason="newest entries removed (head does not match)",
-            )
-        return VerifyResult(ok=True, checked=checked)
+    def verify(self, checkpoint: Checkpoint | str | None = None) -> VerifyResult:
+        """Check the file, every entry's hash, its link to the previous one, the columns queries
+        trust, the stored head and, if given, a checkpoint taken earlier.
 
-    def stats(self) -> dict[str, Any]:
-        """Counts by outcome, provider and error category; latency and score summaries."""
-        entries = self.entries()
-        lat = sorted(e.latency_ms for e in entries)
+        Never raises for a damaged ledger: the answer is ``ok=False`` with a ``reason``.
 
-        def pct(q: float) -> float | None:
-            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        Raises:
+            ValueError: ``checkpoint`` is a string that is not a checkpoint.
+        """
+        cp = Checkpoint.parse(checkpoint) if isinstance(checkpoint, str) else checkpoint
+        return walk_chain(self._conn, self._key, cp).result
 
+    def checkpoint(self) -> Checkpoint:
+        """The verified chain's head and count, to store somewhere the ledger's writers can't.
+
+        Raises:
+            ValueError: the chain does not verify (the message says why).
+        """
+        walk = walk_chain(self._conn, self._key, None)
+        if not walk.result.ok:
+            raise ValueError(f"the ledger does not verify: {walk.result.reason}")
+        return Checkpoint(count=walk.checked, head=walk.head)
+
+    def stats(
+        self,
+        since: datetime | str | None = None,
+        outcome: Outcome | str | None = None,
+        limit: int | None = None,
+        *,
+        until: datetime | str | None = None,
+        provider: str | None = None,
+    ) -> dict[str, Any]:
+        """Counts by outcome, provider and error category; latency (overall and per outcome, so
+        fast failures don't pull down a success percentile), tokens and score summaries.
+
+        Takes the filters of :meth:`entries`.
+        """
+        entries = self.entries(since, outcome, limit, until=until, provider=provider)
+        overall = _percentiles(e.latency_ms for e in entries)
+        by_outcome = {
+            o.value: _percentiles(e.latency_ms for e in entries if e.outcome == o)
+            for o in Outcome
+            if any(e.outcome == o for e in entries)
+        }
+        with_usage = [
+            e for e in entries if e.prompt_tokens is not None or e.completion_tokens is not None
+        ]
         return {
             "entries": len(entries),
             "outcomes": dict(Counter(e.outcome.value for e in entries)),
@@ -154,7 +211,19 @@ class Ledger:
                 Counter(e.error_category for e in entries if e.error_category)
             ),
             "attempts": sum(e.attempt_count for e in entries),
-            "latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)},
+            "latency_ms": {k: overall[k] for k in ("p50", "p95", "p99")},
+            "latency_ms_by_outcome": by_outcome,
+            "tokens": {
+                "entries_with_usage": len(with_usage),
+                "prompt": sum(e.prompt_tokens or 0 for e in with_usage),
+                "completion": sum(e.completion_tokens or 0 for e in with_usage),
+                "total": sum(
+                    e.total_tokens
+                    if e.total_tokens is not None
+                    else (e.prompt_tokens or 0) + (e.completion_tokens or 0)
+                    for e in with_usage
+                ),
+            },
             "mean_resilience_score": (
                 sum(e.resilience_score for e in entries) / len(entries) if entries else None
             ),
