@@ -10,6 +10,7 @@ Supervisor takes over.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -24,7 +25,13 @@ from adaptive_mind.actors.base import Wiring
 from adaptive_mind.actors.cell import ActorCell
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.ledger import LedgerStore, LedgerTick
-from adaptive_mind.actors.telemetry import Drain, FlushTelemetry, Subscribe, Unsubscribe
+from adaptive_mind.actors.telemetry import (
+    Drain,
+    FlushTelemetry,
+    Subscribe,
+    Unsubscribe,
+    draining_bus,
+)
 from adaptive_mind.admission import build_request
 from adaptive_mind.chat import Completion
 from adaptive_mind.clock import Clock, MonotonicClock
@@ -55,7 +62,14 @@ from adaptive_mind.telemetry import metrics as metrics_mod
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.events import Event, Severity
-from adaptive_mind.telemetry.sinks import JsonLogSink, Sink, SqliteEventSink, SubscriberSink
+from adaptive_mind.telemetry.ledger_store import check_path as check_ledger_path
+from adaptive_mind.telemetry.sinks import (
+    JsonLogSink,
+    LoggingSink,
+    Sink,
+    SqliteEventSink,
+    SubscriberSink,
+)
 
 TICK_S = 0.01
 """How often the Supervisor checks deadlines and cooldown waits."""
@@ -89,6 +103,7 @@ class ActorSystem:
         clock: Clock,
         ledger_store: LedgerStore | None = None,
         rewriter: PromptRewriter | None = None,
+        metrics_registry: Any = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -102,6 +117,8 @@ class ActorSystem:
         self._rewriter = rewriter
         self._metrics: metrics_mod.MetricsSink | None = None
         self._metrics_server: Any = None
+        self._metrics_registry = metrics_registry
+        self._log_sink: LoggingSink | None = None
         self._subscribers = SubscriberSink()
         self._supervisor = ActorCell("supervisor")
         self._tree: ActorTree | None = None
@@ -118,6 +135,7 @@ class ActorSystem:
         clock: Clock | None = None,
         ledger_store: LedgerStore | None = None,
         rewriter: PromptRewriter | None = None,
+        metrics_registry: Any = None,
     ) -> ActorSystem:
         """Validate ``config``, start every actor and the I/O loop, and return the system.
 
@@ -128,13 +146,21 @@ class ActorSystem:
                 ``head()``, ``append(batch)`` and ``close()``).
             rewriter: a custom PromptRewriter for content-policy mitigation (default: the
                 LLM rewriter configured in ``mitigation.rewriter``).
+            metrics_registry: a ``prometheus_client`` registry of the host application (e.g.
+                ``prometheus_client.REGISTRY``) to expose this system's metrics in as well, until
+                ``stop()``. One system per registry.
 
         Raises:
             ConfigError: the configuration is invalid.
+            ValueError: ``metrics_registry`` already holds this runtime's series.
         """
         if not isinstance(config, RuntimeConfig):
             config = RuntimeConfig.model_validate(config)
-        system = cls(config, clock or MonotonicClock(), ledger_store, rewriter)
+        lcfg = config.ledger
+        if lcfg.enabled and ledger_store is None:  # an unwritable path fails here, not later
+            key = lcfg.hash_key.get_secret_value().encode() if lcfg.hash_key else None
+            check_ledger_path(lcfg.path, key)
+        system = cls(config, clock or MonotonicClock(), ledger_store, rewriter, metrics_registry)
         try:
             system._boot()
         except BaseException:
@@ -146,11 +172,19 @@ class ActorSystem:
         tcfg = self.config.telemetry
         sinks: list[Sink] = []
         if tcfg.metrics and metrics_mod.AVAILABLE:
-            self._metrics = metrics_mod.MetricsSink()
+            live = metrics_mod.LiveGauges(lambda: self.in_flight, self._mailbox_depths)
+            self._metrics = metrics_mod.MetricsSink(live)
             sinks.append(self._metrics)
+            if self._metrics_registry is not None:
+                self._metrics.register_in(self._metrics_registry)
             if tcfg.metrics_port is not None:
-                self._metrics_server = self._metrics.serve(tcfg.metrics_port)
-        if tcfg.log:
+                self._metrics_server = self._metrics.serve(tcfg.metrics_port, tcfg.metrics_host)
+        elif self._metrics_registry is not None:
+            logger.warning("metrics_registry ignored: metrics are off or prometheus-client missing")
+        if tcfg.log == "logging":
+            self._log_sink = LoggingSink(max_contexts=self.config.request.max_in_flight + 1024)
+            sinks.append(self._log_sink)
+        elif tcfg.log:
             sinks.append(JsonLogSink(tcfg.log))
         if tcfg.events_db:
             sinks.append(SqliteEventSink(tcfg.events_db))
@@ -269,7 +303,11 @@ class ActorSystem:
 
         Idempotent. With ``timeout_s > 0`` in-flight requests get up to that long to finish
         before they are failed with :class:`SystemStoppedError`.
+
+        Raises:
+            RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
         """
+        self._not_from_subscriber("stop")
         with self._cv:
             if self._stopped:
                 return
@@ -313,6 +351,8 @@ class ActorSystem:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
+        if self._metrics is not None:
+            self._metrics.close()  # leave the host registry even if telemetry never started
 
     @staticmethod
     def _flush_ledger_for_stop(ledger: pykka.ActorRef[Any]) -> None:
@@ -332,6 +372,8 @@ class ActorSystem:
 
     def _admit(self, spec: RequestSpec, reply: ReplyChannel) -> None:
         admitted = _Admitted(spec, reply, self)
+        if self._log_sink is not None:  # its events are logged in the caller's context
+            self._log_sink.bind(spec.request_id, contextvars.copy_context())
         with self._cv:
             if not self._accepting:
                 raise SystemStoppedError("the system is stopped")
@@ -407,7 +449,9 @@ class ActorSystem:
             OverloadedError: more than ``request.max_in_flight`` requests in flight.
             AllProvidersFailedError, ContentPolicyError, DeadlineExceededError,
             SystemStoppedError: see :mod:`adaptive_mind.errors`.
+            RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
         """
+        self._not_from_subscriber("acomplete")
         spec = self._build(messages, providers, models, deadline_s, metadata)
         return await self._run(spec)
 
@@ -450,6 +494,7 @@ class ActorSystem:
         metadata: Mapping[str, Any] | None = None,
     ) -> Completion:
         """The synchronous facade of :meth:`acomplete` (blocks the calling thread)."""
+        self._not_from_subscriber("complete")
         spec = self._build(messages, providers, models, deadline_s, metadata)
         reply, fut = new_thread_reply()
         self._admit(spec, reply)
@@ -466,6 +511,32 @@ class ActorSystem:
 
     # -- observability --------------------------------------------------------------------
 
+    def _not_from_subscriber(self, method: str) -> None:
+        """Refuse a blocking call made on this system's telemetry thread (a subscriber callback):
+        it would wait for the very thread it is blocking."""
+        if draining_bus() is self._bus:
+            raise RuntimeError(
+                f"system.{method}() was called from an event subscriber callback: callbacks run "
+                "on the telemetry thread and must not call back into the system synchronously "
+                "(hand the work to another thread or task)"
+            )
+
+    def _running(self, method: str, blocking: bool = True) -> None:
+        """Raise SystemStoppedError once stop() has begun (and refuse subscriber callbacks)."""
+        if self._stopped:
+            raise SystemStoppedError(f"system.{method}(): the system is stopped")
+        if blocking:
+            self._not_from_subscriber(method)
+
+    def _ask(self, method: str, cell: ActorCell, message: object) -> Any:
+        self._running(method)
+        try:
+            return cell.ask(message, timeout=_ASK_TIMEOUT_S)
+        except pykka.ActorDeadError:
+            if self._stopped:  # stop() began while we asked
+                raise SystemStoppedError(f"system.{method}(): the system is stopped") from None
+            raise
+
     def _cells(self) -> dict[str, ActorCell]:
         cells = {"supervisor": self._supervisor}
         if self._tree is not None:
@@ -473,7 +544,12 @@ class ActorSystem:
         return cells
 
     def actors(self) -> dict[str, str]:
-        """Every supervised actor's state: ``running``, ``restarting`` or ``down``."""
+        """Every supervised actor's state: ``running``, ``restarting`` or ``down``.
+
+        Raises:
+            SystemStoppedError: the system is stopped.
+        """
+        self._running("actors", blocking=False)
         return {name: cell.state.value for name, cell in self._cells().items()}
 
     def _provider_cell(self, kind: str, provider: str) -> ActorCell:
@@ -482,31 +558,44 @@ class ActorSystem:
         return self._tree.cell(f"{kind}:{provider}")
 
     def breaker_state(self, provider: str) -> str:
-        """``"closed"``, ``"open"`` or ``"half_open"``."""
+        """``"closed"``, ``"open"`` or ``"half_open"``.
+
+        Raises:
+            SystemStoppedError: the system is stopped.
+            RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
+        """
+        self._running("breaker_state")
         cell = self._provider_cell("breaker", provider)
-        return str(cell.ask(GetBreakerState(), timeout=_ASK_TIMEOUT_S))
+        return str(self._ask("breaker_state", cell, GetBreakerState()))
 
     def key_states(self, provider: str) -> list[dict[str, Any]]:
-        """Every key's ``{key_id, state, cooldown_until, failures}`` (never a secret)."""
+        """Every key's ``{key_id, state, cooldown_until, failures}`` (never a secret).
+
+        Raises:
+            SystemStoppedError: the system is stopped.
+            RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
+        """
+        self._running("key_states")
         cell = self._provider_cell("key_pool", provider)
-        return list(cell.ask(GetKeyStates(), timeout=_ASK_TIMEOUT_S))
+        return list(self._ask("key_states", cell, GetKeyStates()))
 
     def subscribe(
         self, callback: Callable[[Event], object], topics: Iterable[str] | None = None
     ) -> Callable[[], None]:
         """Call ``callback(event)`` for every event (of ``topics``, if given).
 
-        Callbacks run on the telemetry thread; one that raises is logged and skipped. Returns a
-        function that unsubscribes.
+        Callbacks run on the telemetry thread; one that raises is logged and skipped. A callback
+        must not call the system's blocking methods (``complete``, ``breaker_state``,
+        ``key_states``, ``flush``, ``subscribe``, ``metrics_text``, ``stop`` …): they raise
+        ``RuntimeError`` there instead of waiting for the thread they block. Returns a function
+        that unsubscribes.
+
+        Raises:
+            SystemStoppedError: the system is stopped.
         """
         cell = self._cells()["telemetry"]
-        sid = cast(
-            int,
-            cell.ask(
-                Subscribe(callback, frozenset(topics) if topics is not None else None),
-                timeout=_ASK_TIMEOUT_S,
-            ),
-        )
+        wanted = frozenset(topics) if topics is not None else None
+        sid = cast(int, self._ask("subscribe", cell, Subscribe(callback, wanted)))
 
         def unsubscribe() -> None:
             try:
@@ -517,19 +606,26 @@ class ActorSystem:
         return unsubscribe
 
     def flush(self) -> None:
-        """Write pending ledger entries and deliver pending events now (for tests and tools)."""
-        cells = self._cells()
-        if "ledger" in cells:
-            cells["ledger"].ask(FlushLedger(), timeout=_ASK_TIMEOUT_S)
-        cells["telemetry"].ask(FlushTelemetry(), timeout=_ASK_TIMEOUT_S)
-
-    def metrics_text(self) -> str:
-        """Prometheus exposition text.
+        """Write pending ledger entries and deliver pending events now (for tests and tools).
 
         Raises:
-            RuntimeError: metrics are off, or ``prometheus-client`` (the ``metrics`` extra) is
-                not installed.
+            SystemStoppedError: the system is stopped (``stop()`` flushes).
+            RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
         """
+        cells = self._cells()
+        if "ledger" in cells:
+            self._ask("flush", cells["ledger"], FlushLedger())
+        self._ask("flush", cells["telemetry"], FlushTelemetry())
+
+    def metrics_text(self) -> str:
+        """Prometheus exposition text (in-flight and mailbox gauges are read now).
+
+        Raises:
+            SystemStoppedError: the system is stopped.
+            RuntimeError: metrics are off, or ``prometheus-client`` (the ``metrics`` extra) is
+                not installed, or called from a subscriber callback.
+        """
+        self._running("metrics_text")
         if self._metrics is None:
             raise RuntimeError(
                 "metrics are unavailable: install adaptive-mind[metrics] and keep "
@@ -539,13 +635,19 @@ class ActorSystem:
             self._cells()["telemetry"].ask(Drain(), timeout=_ASK_TIMEOUT_S)
         except (pykka.ActorDeadError, pykka.Timeout):
             pass
-        self._metrics.in_flight.set(self.in_flight)
-        for name, depth in self.mailbox_depths().items():
-            self._metrics.mailbox.labels(name).set(depth)
         return self._metrics.text()
 
     def mailbox_depths(self) -> dict[str, int]:
-        """Messages waiting in each live actor's inbox (a backlog signals overload)."""
+        """Messages waiting in each live actor's inbox (a backlog signals overload).
+
+        Raises:
+            SystemStoppedError: the system is stopped.
+        """
+        self._running("mailbox_depths", blocking=False)
+        return self._mailbox_depths()
+
+    def _mailbox_depths(self) -> dict[str, int]:
+        """The depths without the lifecycle check (the metrics scrape calls this)."""
         depths = {}
         for name, cell in self._cells().items():
             ref = cell.ref

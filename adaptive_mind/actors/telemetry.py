@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,16 @@ from adaptive_mind.telemetry.events import Event, Severity
 from adaptive_mind.telemetry.sinks import Sink, SubscriberSink
 
 logger = logging.getLogger("adaptive_mind.telemetry")
+_thread = threading.local()
+
+
+def draining_bus() -> EventBus | None:
+    """The bus whose TelemetryActor runs on the calling thread (None on any other thread).
+
+    Subscriber callbacks run there; the system uses this to refuse calls that would wait for
+    that same thread.
+    """
+    return getattr(_thread, "bus", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,11 @@ class TelemetryActor(BaseActor):
         self._bus = bus
         self._sinks = [subscribers, *sinks]
         self._subscribers = subscribers
+
+    def on_start(self) -> None:
+        """On the actor's thread: name it and mark it as this bus's telemetry thread."""
+        super().on_start()
+        _thread.bus = self._bus
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {

@@ -574,12 +574,13 @@ class Supervisor(BaseActor):
             "latency_ms": round(latency_s * 1000.0, 3),
             "attempts": len(flight.attempts),
             "attempt_list": [
-                (a.provider, a.model, a.category.value if a.category else "OK")
+                (a.provider, a.model, a.category.value if a.category else "OK", a.latency_ms)
                 for a in flight.attempts
             ],
         }
         if isinstance(result, Completion):
             payload.update(provider=result.provider, model=result.model, key_id=result.key_id)
+            payload["usage"] = result.usage.model_dump()
         else:
             payload["error"] = type(result).__name__
         self._events.emit(
