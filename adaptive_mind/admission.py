@@ -7,18 +7,23 @@ request id and no ledger entry, and no provider is ever called.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
-from adaptive_mind.chat import ROLES, ChatMessage
+from adaptive_mind.chat import NO_PARAMS, ROLES, ChatMessage, RequestParams
 from adaptive_mind.clock import Clock, Deadline
 from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.errors import BadRequestError
 from adaptive_mind.messages import RequestSpec
 
+MAX_METADATA_KEYS = 16
+MAX_METADATA_BYTES = 4096
+MAX_STOP = 4
 _PROCESS_PREFIX = secrets.token_hex(6)
 _SEQUENCE = itertools.count(1)
 
@@ -118,11 +123,13 @@ def build_request(
     metadata: Mapping[str, Any] | None = None,
     parent_request_id: str | None = None,
     allow_mitigation: bool = True,
+    params: Mapping[str, Any] | None = None,
 ) -> RequestSpec:
     """Validate every argument and build the immutable request, or raise BadRequestError.
 
     Every argument is checked before anything is accepted, and every failure names the
     argument: wrong types, duplicates, unknown providers and non-finite deadlines included.
+    ``params`` holds the generation parameters the caller set (see :class:`RequestParams`).
     """
     msgs = validate_messages(messages)
     if providers is None:
@@ -141,8 +148,8 @@ def build_request(
             raise BadRequestError(f"models.{shown[:40]}: not a configured provider")
         model_map[name] = _names(ms, f"models.{name}", "model")
     budget = _deadline(config, deadline_s)
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise BadRequestError("metadata: must be a mapping")
+    meta = _metadata(metadata)
+    sampling = validate_params(config, params) if params else NO_PARAMS
     now = clock.now()
     return RequestSpec(
         request_id=new_request_id(),
@@ -152,7 +159,115 @@ def build_request(
         deadline=Deadline(now + budget),
         started_at=now,
         started_wall=time.time(),
-        metadata=dict(metadata or {}),
+        metadata=meta,
+        params=sampling,
         parent_request_id=parent_request_id,
         allow_mitigation=allow_mitigation,
+    )
+
+
+def _metadata(metadata: object) -> Mapping[str, Any] | None:
+    """A private, read-only copy of a small JSON object (≤ 16 keys, ≤ 4 KiB as JSON)."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise BadRequestError("metadata: must be a mapping (a JSON object)")
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise BadRequestError(f"metadata: at most {MAX_METADATA_KEYS} keys")
+    for k in metadata:
+        if not isinstance(k, str):
+            raise BadRequestError(f"metadata: keys must be strings, not {_show(k)}")
+        _encodable(k, "metadata")
+    try:
+        text = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
+        raise BadRequestError("metadata: must hold JSON values only (finite, UTF-8)") from None
+    if size > MAX_METADATA_BYTES:
+        raise BadRequestError(f"metadata: {size} bytes as JSON; at most {MAX_METADATA_BYTES}")
+    copy: dict[str, Any] = json.loads(text)  # the caller may mutate theirs afterwards
+    return MappingProxyType(copy)
+
+
+def _number(params: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise BadRequestError(f"{name}: must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _count(params: Mapping[str, Any], name: str) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadRequestError(f"{name}: must be an integer > 0")
+    return value
+
+
+def _stop(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    stops = [value] if isinstance(value, str) else value
+    if isinstance(stops, bytes | bytearray | Mapping) or not isinstance(stops, Sequence):
+        raise BadRequestError(f"stop: must be a string or a list of up to {MAX_STOP} strings")
+    if not 0 < len(stops) <= MAX_STOP:
+        raise BadRequestError(f"stop: must be a string or a list of up to {MAX_STOP} strings")
+    for i, s in enumerate(stops):
+        if not isinstance(s, str) or not s:
+            raise BadRequestError(f"stop[{i}]: must be a non-empty string")
+        _encodable(s, f"stop[{i}]")
+    return tuple(stops)
+
+
+def _extra(config: RuntimeConfig, value: object) -> Mapping[str, Mapping[str, Any]]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise BadRequestError("extra: must be a mapping of provider name to a JSON object")
+    out: dict[str, Mapping[str, Any]] = {}
+    for name, body in value.items():
+        if not isinstance(name, str) or name not in config.providers:
+            raise BadRequestError(f"extra.{_show(name)}: not a configured provider")
+        if not isinstance(body, Mapping) or not all(isinstance(k, str) for k in body):
+            raise BadRequestError(f"extra.{name}: must be a JSON object (a mapping)")
+        try:
+            copy = json.loads(json.dumps(body, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError, RecursionError):
+            raise BadRequestError(f"extra.{name}: must hold JSON values only") from None
+        out[name] = MappingProxyType(copy)
+    return MappingProxyType(out)
+
+
+def validate_params(config: RuntimeConfig, params: Mapping[str, Any]) -> RequestParams:
+    """The generation parameters, checked against the ranges OpenAI documents; a failure
+    names the argument. Unset (None) parameters stay None: the provider's default applies."""
+    seed = params.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BadRequestError("seed: must be an integer")
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise BadRequestError("seed: must fit in 64 bits")
+    user = params.get("user")
+    if user is not None:
+        if not isinstance(user, str) or not user:
+            raise BadRequestError("user: must be a non-empty string")
+        _encodable(user, "user")
+    return RequestParams(
+        temperature=_number(params, "temperature", 0, 2),
+        top_p=_number(params, "top_p", 0, 1),
+        max_tokens=_count(params, "max_tokens"),
+        max_completion_tokens=_count(params, "max_completion_tokens"),
+        stop=_stop(params.get("stop")),
+        seed=seed,
+        presence_penalty=_number(params, "presence_penalty", -2, 2),
+        frequency_penalty=_number(params, "frequency_penalty", -2, 2),
+        user=user,
+        extra=_extra(config, params.get("extra")),
     )

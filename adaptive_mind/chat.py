@@ -6,13 +6,18 @@ runtime may use them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+"""Why the model stopped, normalised across providers."""
 
 
 class ErrorCategory(StrEnum):
@@ -63,6 +68,62 @@ class Attempt(BaseModel):
     error: str = ""
     """Short description of the failure; never contains a secret."""
     latency_ms: float = 0.0
+    dropped: tuple[str, ...] = ()
+    """Best-effort request parameters this provider does not support, left out of its call."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestParams:
+    """A request's generation parameters, validated at admission (OpenAI Chat Completions
+    meaning); None means "not set", so the provider's default applies. Shared by reference."""
+
+    temperature: float | None = None
+    """0 to 2."""
+    top_p: float | None = None
+    """0 to 1."""
+    max_tokens: int | None = None
+    """> 0; the legacy name of ``max_completion_tokens``."""
+    max_completion_tokens: int | None = None
+    """> 0; wins over ``max_tokens`` when both are set."""
+    stop: tuple[str, ...] | None = None
+    """Up to 4 stop sequences."""
+    seed: int | None = None
+    presence_penalty: float | None = None
+    """-2 to 2."""
+    frequency_penalty: float | None = None
+    """-2 to 2."""
+    user: str | None = None
+    """The end user's id, for the provider's abuse monitoring."""
+    extra: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """``{provider_name: {...}}``: JSON merged into that provider's request body only."""
+
+    def present(self) -> tuple[str, ...]:
+        """The names of the parameters that are set (``extra`` aside)."""
+        return tuple(name for name in PARAM_NAMES if getattr(self, name) is not None)
+
+    @property
+    def output_limit(self) -> int | None:
+        """The cap on generated tokens: ``max_completion_tokens``, else ``max_tokens``."""
+        if self.max_completion_tokens is not None:
+            return self.max_completion_tokens
+        return self.max_tokens
+
+
+PARAM_NAMES: tuple[str, ...] = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+)
+"""Every :class:`RequestParams` field but ``extra``, in order."""
+
+NO_PARAMS = RequestParams()
+"""The parameters of a request that sets none (shared)."""
 
 
 class Completion(BaseModel):
@@ -79,3 +140,8 @@ class Completion(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     attempts: tuple[Attempt, ...] = ()
     mitigated: bool = False
+    finish_reason: FinishReason = "stop"
+    """Why the model stopped: ``stop``, ``length``, ``tool_calls`` or ``content_filter``."""
+    upstream_finish_reason: str | None = None
+    """The provider's own reason (OpenAI ``finish_reason``, Anthropic ``stop_reason``, Gemini
+    ``finishReason``), or None when it gave none."""

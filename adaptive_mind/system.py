@@ -33,7 +33,7 @@ from adaptive_mind.actors.telemetry import (
     draining_bus,
 )
 from adaptive_mind.admission import build_request
-from adaptive_mind.chat import Completion
+from adaptive_mind.chat import PARAM_NAMES, Completion
 from adaptive_mind.clock import Clock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.errors import (
@@ -76,6 +76,17 @@ TICK_S = 0.01
 _ASK_TIMEOUT_S = 10.0
 _STOP_FLUSH_TRIES = 8
 logger = logging.getLogger("adaptive_mind")
+
+
+def _params(*values: object) -> dict[str, Any] | None:
+    """The generation parameters the caller set, by name (None: none set, the common case).
+
+    ``values`` come in :data:`PARAM_NAMES` order, then ``extra``.
+    """
+    if all(v is None for v in values):
+        return None
+    names = (*PARAM_NAMES, "extra")
+    return {n: v for n, v in zip(names, values, strict=True) if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +422,7 @@ class ActorSystem:
         metadata: Mapping[str, Any] | None,
         parent_request_id: str | None = None,
         allow_mitigation: bool = True,
+        params: dict[str, Any] | None = None,
     ) -> RequestSpec:
         try:
             return build_request(
@@ -423,6 +435,7 @@ class ActorSystem:
                 metadata=metadata,
                 parent_request_id=parent_request_id,
                 allow_mitigation=allow_mitigation,
+                params=params,
             )
         except BadRequestError:
             self._count_rejected("bad_request")
@@ -440,6 +453,16 @@ class ActorSystem:
         models: Mapping[str, Sequence[str]] | None = None,
         deadline_s: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        user: str | None = None,
+        extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Completion:
         """Answer a chat request from the best provider that can serve it.
 
@@ -450,9 +473,20 @@ class ActorSystem:
             AllProvidersFailedError, ContentPolicyError, DeadlineExceededError,
             SystemStoppedError: see :mod:`adaptive_mind.errors`.
             RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
+
+        The generation parameters have the meaning and ranges of the OpenAI Chat Completions
+        API; None leaves the provider's default. A provider that lacks a best-effort one
+        (Anthropic: ``seed``, the penalties; Gemini: ``user``) leaves it out and the attempt
+        lists it in ``dropped``. ``extra={provider_name: {...}}`` is merged into that
+        provider's request body only. ``metadata`` (≤ 16 keys, ≤ 4 KiB as JSON) goes to the
+        ledger entry and the request's final event.
         """
         self._not_from_subscriber("acomplete")
-        spec = self._build(messages, providers, models, deadline_s, metadata)
+        params = _params(
+            temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
+            presence_penalty, frequency_penalty, user, extra,
+        )  # fmt: skip
+        spec = self._build(messages, providers, models, deadline_s, metadata, params=params)
         return await self._run(spec)
 
     async def _run(self, spec: RequestSpec) -> Completion:
@@ -492,10 +526,24 @@ class ActorSystem:
         models: Mapping[str, Sequence[str]] | None = None,
         deadline_s: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        user: str | None = None,
+        extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Completion:
         """The synchronous facade of :meth:`acomplete` (blocks the calling thread)."""
         self._not_from_subscriber("complete")
-        spec = self._build(messages, providers, models, deadline_s, metadata)
+        params = _params(
+            temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
+            presence_penalty, frequency_penalty, user, extra,
+        )  # fmt: skip
+        spec = self._build(messages, providers, models, deadline_s, metadata, params=params)
         reply, fut = new_thread_reply()
         self._admit(spec, reply)
         result = fut.result()

@@ -115,6 +115,7 @@ class LedgerActor(BaseActor):
                 prompt_preview_chars=self._cfg.prompt_preview_chars,
                 response_preview_chars=self._cfg.response_preview_chars,
                 hash_key=self._key,
+                metadata=req.metadata,
             )
         except Exception as exc:  # one entry must never take the ledger (and its pending) down
             logger.exception("ledger: could not build the entry of %s", req.request_id)

@@ -54,6 +54,7 @@ from adaptive_mind.providers.base import (
     CallRequest,
     CallResult,
     ProviderAdapter,
+    dropped_params,
     run_guarded,
 )
 from adaptive_mind.telemetry import topics
@@ -294,6 +295,7 @@ class ProviderActor(BaseActor):
             model=walk.models[walk.model_i],
             key_id=lease.key_id,
             timeout_s=min(self._timeout_s, remaining),
+            params=walk.msg.request.params,
         )
         walk.started = self._clock.now()
         fut = self._io.submit(run_guarded(self._adapter, call))
@@ -328,7 +330,11 @@ class ProviderActor(BaseActor):
             self.tell_safely(self._key_pool, ReportKeyOutcome(lease, None))
             self.tell_safely(self._breaker, RecordOutcome(permit, None, True))
             attempt = Attempt(
-                provider=self._provider, model=model, key_id=lease.key_id, latency_ms=latency_ms
+                provider=self._provider,
+                model=model,
+                key_id=lease.key_id,
+                latency_ms=latency_ms,
+                dropped=dropped_params(self._adapter, walk.msg.request.params),
             )
             del self._walks[rid]
             self.tell_safely(
@@ -341,6 +347,8 @@ class ProviderActor(BaseActor):
                     lease.key_id,
                     result.usage,
                     attempt,
+                    result.finish_reason,
+                    result.upstream_finish_reason,
                 ),
             )
             return
@@ -362,6 +370,7 @@ class ProviderActor(BaseActor):
             status_code=result.status_code,
             error=result.error,
             latency_ms=latency_ms,
+            dropped=dropped_params(self._adapter, walk.msg.request.params),
         )
         refusal = result.error if result.category is ErrorCategory.CONTENT_POLICY else None
         self.tell_safely(walk.msg.reply_to, AttemptFailed(rid, attempt, refusal))

@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -74,6 +74,8 @@ class LedgerEntry(BaseModel):
     """Token usage of the successful call, as the provider reported it (None: unknown)."""
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    metadata: dict[str, Any] | None = None
+    """The request's ``metadata`` object, as the caller gave it (None: none given)."""
     prev_hash: str
     entry_hash: str
 
@@ -149,6 +151,7 @@ def build_entry(
     prompt_preview_chars: int,
     response_preview_chars: int,
     hash_key: bytes | None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every field of a :class:`LedgerEntry` except the chain hashes, as JSON primitives."""
     prompt = last_user_message(messages)
@@ -191,6 +194,7 @@ def build_entry(
         "prompt_tokens": completion.usage.prompt_tokens if completion else None,
         "completion_tokens": completion.usage.completion_tokens if completion else None,
         "total_tokens": completion.usage.total_tokens if completion else None,
+        "metadata": dict(metadata) if metadata is not None else None,
     }
 
 

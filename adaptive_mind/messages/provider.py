@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from adaptive_mind.chat import Attempt, Usage
+from adaptive_mind.chat import Attempt, FinishReason, Usage
 from adaptive_mind.messages.address import Address
 from adaptive_mind.messages.request import RequestSpec
 
@@ -82,6 +82,8 @@ class ProviderSucceeded:
     key_id: str
     usage: Usage
     attempt: Attempt
+    finish_reason: FinishReason = "stop"
+    upstream_finish_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from adaptive_mind.chat import ChatMessage, Completion
+from adaptive_mind.chat import NO_PARAMS, ChatMessage, Completion, RequestParams
 from adaptive_mind.clock import Deadline
 from adaptive_mind.errors import AdaptiveMindError
 
@@ -81,10 +81,13 @@ class RequestSpec:
     """Clock reading at admission."""
     started_wall: float = 0.0
     """Wall-clock time (epoch seconds) at admission, for the audit trail."""
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] | None = None
+    """The caller's small JSON object (read-only), for the ledger and events; None if unset."""
     parent_request_id: str | None = None
     """Set for internal requests made on behalf of another (e.g. a rewrite)."""
     allow_mitigation: bool = True
+    params: RequestParams = NO_PARAMS
+    """Generation parameters (temperature, max_tokens, stop, extra, …), validated."""
 
 
 @dataclass(frozen=True, slots=True)

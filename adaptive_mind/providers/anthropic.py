@@ -6,6 +6,15 @@ too low → KEY_FATAL; 404 and a 400 "prompt is too long" → MODEL; a 400 "Outp
 filtering policy" and a 200 with ``stop_reason == "refusal"`` → CONTENT_POLICY; other 400/413/422
 → BAD_REQUEST; anything else → UNKNOWN. Anthropic sends every 400 as ``invalid_request_error``,
 so those three cases are told apart by the body's ``error.message``.
+
+Parameters: ``max_completion_tokens`` (else ``max_tokens``, else the provider's ``max_tokens``,
+else 1024) → ``max_tokens`` (required by the API); ``stop`` → ``stop_sequences``; ``user`` →
+``metadata.user_id``; ``extra["<name>"]`` → ``extra_body``. ``seed`` and the two penalties do not
+exist in the Messages API, and ``messages.create()`` in anthropic 2.x has no ``temperature`` or
+``top_p`` either: those are dropped (and the attempt says so); a caller who knows a model still
+takes them can send them with ``extra={"<name>": {"temperature": …}}``.
+``stop_reason``: ``end_turn`` / ``stop_sequence`` → ``stop``, ``max_tokens`` → ``length``,
+``tool_use`` → ``tool_calls``, ``refusal`` → ``content_filter``.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from typing import Any
 
 import anthropic
 
-from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.chat import NO_PARAMS, ErrorCategory, FinishReason, RequestParams, Usage
 from adaptive_mind.config import ProviderConfig
 from adaptive_mind.providers.base import (
     CallFailure,
@@ -30,6 +39,15 @@ from adaptive_mind.providers.redact import Redactor
 from adaptive_mind.providers.wire_errors import error_text, retry_after_from_headers
 
 C = ErrorCategory
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
 DEFAULT_MAX_TOKENS = 1024
 
 
@@ -39,6 +57,11 @@ class AnthropicAdapter:
     Every text it hands on (answer, refusal, error) goes through a :class:`Redactor` of its keys
     and ``other_secrets`` (the system passes every configured key).
     """
+
+    unsupported_params: frozenset[str] = frozenset(
+        {"temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"}
+    )
+    """Best-effort parameters ``messages.create()`` lacks: dropped, recorded on the attempt."""
 
     def __init__(
         self, name: str, config: ProviderConfig, *, other_secrets: Iterable[str] = ()
@@ -63,11 +86,13 @@ class AnthropicAdapter:
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        extra: dict[str, Any] = {"system": system} if system else {}
+        extra = self._params(call.params)
+        if system:
+            extra["system"] = system
         try:
             resp = await client.messages.create(
                 model=call.model,
-                max_tokens=self._max_tokens,
+                max_tokens=call.params.output_limit or self._max_tokens,
                 messages=[
                     {"role": m.role, "content": m.content}  # type: ignore[misc]
                     for m in call.messages
@@ -79,6 +104,20 @@ class AnthropicAdapter:
         except Exception as exc:  # classified below; nothing escapes
             return self.classify_error(exc)
         return self.classify_response(resp, call.model)
+
+    def _params(self, p: RequestParams) -> dict[str, Any]:
+        """The request's parameters as ``messages.create()`` keywords (``max_tokens`` aside)."""
+        out: dict[str, Any] = {}
+        if p is NO_PARAMS:
+            return out
+        if p.stop is not None:
+            out["stop_sequences"] = list(p.stop)
+        if p.user is not None:
+            out["metadata"] = {"user_id": p.user}
+        body = p.extra.get(self._name)
+        if body:
+            out["extra_body"] = dict(body)
+        return out
 
     def classify_response(self, resp: Any, model: str) -> CallResult:
         """Inspect a 200: a refusal is ``stop_reason == "refusal"``."""
@@ -93,6 +132,8 @@ class AnthropicAdapter:
         blocks = getattr(resp, "content", None) or []
         text = "".join(getattr(b, "text", "") for b in blocks if getattr(b, "type", "") == "text")
         usage = getattr(resp, "usage", None)
+        stop_reason = getattr(resp, "stop_reason", None)
+        upstream = stop_reason if isinstance(stop_reason, str) else None
         p = getattr(usage, "input_tokens", None)
         c = getattr(usage, "output_tokens", None)
         return CallSuccess(
@@ -103,6 +144,8 @@ class AnthropicAdapter:
                 completion_tokens=c,
                 total_tokens=p + c if isinstance(p, int) and isinstance(c, int) else None,
             ),
+            finish_reason=_FINISH.get(upstream or "end_turn", "stop"),
+            upstream_finish_reason=upstream,
         )
 
     def classify_error(self, exc: BaseException) -> CallFailure:

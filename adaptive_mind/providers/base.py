@@ -18,7 +18,14 @@ from typing import Protocol
 
 import aiohttp
 
-from adaptive_mind.chat import ChatMessage, ErrorCategory, Usage
+from adaptive_mind.chat import (
+    NO_PARAMS,
+    ChatMessage,
+    ErrorCategory,
+    FinishReason,
+    RequestParams,
+    Usage,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,8 @@ class CallRequest:
     key_id: str
     timeout_s: float
     """This attempt's budget: min(provider timeout, time left before the request's deadline)."""
+    params: RequestParams = NO_PARAMS
+    """The request's generation parameters (shared with the request, never copied)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,10 @@ class CallSuccess:
     text: str
     model: str
     usage: Usage
+    finish_reason: FinishReason = "stop"
+    """Normalised: ``stop``, ``length``, ``tool_calls`` or ``content_filter``."""
+    upstream_finish_reason: str | None = None
+    """The provider's own word for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,18 @@ class CallFailure:
 
 
 CallResult = CallSuccess | CallFailure
+
+
+def dropped_params(adapter: object, params: RequestParams) -> tuple[str, ...]:
+    """The parameters ``params`` sets that ``adapter`` leaves out (its ``unsupported_params``).
+
+    Best-effort parameters a provider lacks (Anthropic has no ``seed``) are dropped, not
+    refused; the attempt records which.
+    """
+    unsupported: frozenset[str] = getattr(adapter, "unsupported_params", frozenset())
+    if not unsupported or params is NO_PARAMS:
+        return ()
+    return tuple(name for name in params.present() if name in unsupported)
 
 
 class ProviderAdapter(Protocol):

@@ -9,6 +9,13 @@ aiohttp / httpx2 / builtin exceptions); 400 ``INVALID_ARGUMENT`` with reason ``A
 maximum" → MODEL; other 400 → BAD_REQUEST; a 200 with ``promptFeedback.blockReason`` or a
 candidate finishing with SAFETY / PROHIBITED_CONTENT / BLOCKLIST / SPII → CONTENT_POLICY.
 A 429 whose QuotaFailure names a per-day quota stays TRANSIENT but cools the key for an hour.
+
+Parameters go in ``GenerateContentConfig``: ``temperature``, ``top_p``, ``seed``, the penalties
+under their own names, ``max_completion_tokens`` (else ``max_tokens``, else the provider's
+``max_tokens``) → ``max_output_tokens``, ``stop`` → ``stop_sequences``; ``extra["<name>"]`` →
+``http_options.extra_body``. ``user`` has no Gemini field: dropped (and the attempt says so).
+``finishReason``: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, ``RECITATION`` and the
+blocking reasons → ``content_filter``, anything else → ``stop``.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.chat import ErrorCategory, FinishReason, Usage
 from adaptive_mind.config import ProviderConfig
 from adaptive_mind.providers.base import (
     CallFailure,
@@ -43,6 +50,12 @@ from adaptive_mind.providers.wire_errors import (
 C = ErrorCategory
 DAILY_QUOTA_RETRY_S = 3600.0
 _BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
+_FINISH: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "RECITATION": "content_filter",
+    **dict.fromkeys(_BLOCKING_FINISH, "content_filter"),
+}
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     ConnectionError,
@@ -64,6 +77,9 @@ class GeminiAdapter:
     Every text it hands on (answer, refusal, error) goes through a :class:`Redactor` of its keys
     and ``other_secrets`` (the system passes every configured key).
     """
+
+    unsupported_params: frozenset[str] = frozenset({"user"})
+    """Best-effort parameters generateContent lacks: dropped, recorded on the attempt."""
 
     def __init__(
         self, name: str, config: ProviderConfig, *, other_secrets: Iterable[str] = ()
@@ -95,10 +111,21 @@ class GeminiAdapter:
             for m in call.messages
             if m.role != "system"
         ]
+        p = call.params
+        http = _no_retries(call.timeout_s)
+        body = p.extra.get(self._name)
+        if body:
+            http.extra_body = dict(body)
         config = types.GenerateContentConfig(
             system_instruction=system or None,
-            max_output_tokens=self._max_tokens,
-            http_options=_no_retries(call.timeout_s),
+            max_output_tokens=p.output_limit or self._max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            stop_sequences=list(p.stop) if p.stop is not None else None,
+            seed=p.seed,
+            presence_penalty=p.presence_penalty,
+            frequency_penalty=p.frequency_penalty,
+            http_options=http,
         )
         try:
             resp = await client.aio.models.generate_content(
@@ -134,6 +161,8 @@ class GeminiAdapter:
                 completion_tokens=getattr(usage, "candidates_token_count", None),
                 total_tokens=getattr(usage, "total_token_count", None),
             ),
+            finish_reason=_FINISH.get(finish or "STOP", "stop"),
+            upstream_finish_reason=finish or None,
         )
 
     def classify_error(self, exc: BaseException) -> CallFailure:

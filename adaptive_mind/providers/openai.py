@@ -8,6 +8,10 @@ TRANSIENT (a reset or a close before any header is a connection error, not a tim
 the SDK's aiohttp transport raises it as ``APITimeoutError``); a 200 with ``finish_reason ==
 "content_filter"`` or a ``message.refusal`` → CONTENT_POLICY; anything else (e.g. a 200 that is
 not JSON) → UNKNOWN.
+
+Parameters: every one is a ``create()`` keyword of its own (``max_completion_tokens`` is sent
+instead of ``max_tokens`` when both are set); ``extra["<name>"]`` goes in ``extra_body``.
+``finish_reason`` is already normalised (``function_call`` counts as ``tool_calls``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import openai
 
-from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.chat import NO_PARAMS, ErrorCategory, FinishReason, RequestParams, Usage
 from adaptive_mind.config import ProviderConfig
 from adaptive_mind.providers.base import (
     CallFailure,
@@ -32,6 +36,15 @@ from adaptive_mind.providers.redact import Redactor
 from adaptive_mind.providers.wire_errors import error_text, retry_after_from_headers
 
 C = ErrorCategory
+_DIRECT = ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "user")
+"""Parameters passed to ``create()`` under their own name."""
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 class OpenAIAdapter:
@@ -40,6 +53,9 @@ class OpenAIAdapter:
     Every text it hands on (answer, refusal, error) goes through a :class:`Redactor` of its keys
     and ``other_secrets`` (the system passes every configured key).
     """
+
+    unsupported_params: frozenset[str] = frozenset()
+    """Parameters this provider drops (OpenAI defines every one)."""
 
     def __init__(
         self, name: str, config: ProviderConfig, *, other_secrets: Iterable[str] = ()
@@ -63,9 +79,7 @@ class OpenAIAdapter:
 
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
-        extra: dict[str, Any] = {}
-        if self._max_tokens is not None:
-            extra["max_tokens"] = self._max_tokens
+        extra = self._params(call.params)
         try:
             resp = await client.chat.completions.create(
                 model=call.model,
@@ -76,6 +90,26 @@ class OpenAIAdapter:
         except Exception as exc:  # classified below; nothing escapes
             return self.classify_error(exc)
         return self.classify_response(resp, call.model)
+
+    def _params(self, p: RequestParams) -> dict[str, Any]:
+        """The request's parameters as ``create()`` keywords (all of them are OpenAI's own)."""
+        out: dict[str, Any] = {}
+        if p.max_completion_tokens is not None:  # the current name wins over the legacy one
+            out["max_completion_tokens"] = p.max_completion_tokens
+        elif p.max_tokens is not None:
+            out["max_tokens"] = p.max_tokens
+        elif self._max_tokens is not None:
+            out["max_tokens"] = self._max_tokens
+        if p is NO_PARAMS:
+            return out
+        for name in _DIRECT:
+            value = getattr(p, name)
+            if value is not None:
+                out[name] = list(value) if name == "stop" else value
+        body = p.extra.get(self._name)
+        if body:
+            out["extra_body"] = dict(body)
+        return out
 
     def classify_response(self, resp: Any, model: str) -> CallResult:
         """Inspect a 200: refusals arrive inside successful responses."""
@@ -91,6 +125,7 @@ class OpenAIAdapter:
             why = error_text(str(refusal), self._redact)
             return CallFailure(C.CONTENT_POLICY, f"refusal: {why}", 200)
         usage = getattr(resp, "usage", None)
+        upstream = choice.finish_reason if isinstance(choice.finish_reason, str) else None
         return CallSuccess(
             text=self._redact(message.content or ""),
             model=self._redact(str(getattr(resp, "model", None) or model)),
@@ -99,6 +134,8 @@ class OpenAIAdapter:
                 completion_tokens=getattr(usage, "completion_tokens", None),
                 total_tokens=getattr(usage, "total_tokens", None),
             ),
+            finish_reason=_FINISH.get(upstream or "stop", "stop"),
+            upstream_finish_reason=upstream,
         )
 
     def classify_error(self, exc: BaseException) -> CallFailure:

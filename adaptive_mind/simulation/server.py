@@ -10,7 +10,10 @@ Routes: OpenAI ``POST /v1/chat/completions``, Anthropic ``POST /v1/messages``, G
 ``POST /v1/models/{model}:generateContent`` and ``/v1beta/models/{model}:generateContent``.
 Rules are matched in order (first match wins; a rule with ``times`` is spent after that many
 matches); a request no rule matches succeeds after ``latency_ms``. The server counts every
-request it gets. Run it alone with ``python -m adaptive_mind.simulation.server --port 8787``.
+request it gets and keeps its JSON body (:meth:`ChaosServer.bodies`, ``GET /_chaos/bodies``),
+and answers as a model would under the body's token cap and stop sequences (finish reason
+``length`` / ``stop_sequence`` in the provider's own words). Run it alone with
+``python -m adaptive_mind.simulation.server --port 8787``.
 
 The faults are listed in :data:`wire.FAULTS`; three act on the connection instead of answering:
 ``hang`` never answers, ``disconnect`` closes the connection (FIN) before any response header,
@@ -28,7 +31,7 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -78,6 +81,8 @@ class Hit:
     """The fault served, or ``ok``."""
     t: float = 0.0
     """``time.monotonic()`` when it arrived."""
+    body: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The request's JSON body as the SDK sent it (None: not a JSON object)."""
 
 
 def _drop(request: web.Request, *, reset: bool) -> None:
@@ -163,6 +168,16 @@ class ChaosServer:
         with self._lock:
             return list(self._hits)
 
+    def bodies(self, provider: str | None = None) -> list[dict[str, Any]]:
+        """The JSON bodies of the requests received (oldest first), optionally for one
+        provider: exactly what each SDK sent, for asserting how parameters were translated."""
+        with self._lock:
+            return [
+                h.body
+                for h in self._hits
+                if h.body is not None and (provider is None or h.provider == provider)
+            ]
+
     def count(
         self, provider: str | None = None, *, key: str | None = None, model: str | None = None
     ) -> int:
@@ -209,6 +224,7 @@ class ChaosServer:
         app.router.add_post("/v1/models/{tail}", self._gemini)
         app.router.add_post("/v1beta/models/{tail}", self._gemini)
         app.router.add_get("/_chaos/hits", self._admin_hits)
+        app.router.add_get("/_chaos/bodies", self._admin_bodies)
         app.router.add_post("/_chaos/reset", self._admin_reset)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -258,12 +274,18 @@ class ChaosServer:
         return None
 
     async def _serve(
-        self, request: web.Request, provider: str, key: str, model: str, prompt: str
+        self,
+        request: web.Request,
+        provider: str,
+        key: str,
+        model: str,
+        prompt: str,
+        body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
         rule = self._pick(provider, key, model)
         name = rule.fault if rule is not None else "ok"
         with self._lock:
-            self._hits.append(Hit(provider, key, model, name, time.monotonic()))
+            self._hits.append(Hit(provider, key, model, name, time.monotonic(), body))
         latency = self.latency_ms if rule is None or rule.latency_ms is None else rule.latency_ms
         if latency > 0:
             await asyncio.sleep(latency / 1000.0)
@@ -273,9 +295,14 @@ class ChaosServer:
             _drop(request, reset=name == "reset")
             raise asyncio.CancelledError
         detail = wire.echo(key, rule.echo) if rule is not None and rule.echo else None
-        if name == "ok":
+        if name in ("ok", "truncated"):
             text = f"{self.text} {detail}" if detail else self.text
-            resp = wire.success(provider, model, text, prompt)
+            limit, stops = wire.limits(provider, body or {})
+            if name == "truncated":  # cut short whatever the request's cap
+                half = max(1, len(text.split()) // 2)
+                limit = half if limit is None else min(limit, half)
+            text, finish, matched = wire.generate(text, limit, stops)
+            resp = wire.success(provider, model, text, prompt, finish, matched)
         else:
             resp = wire.fault(
                 provider, name, model, rule.retry_after_s if rule else None, detail=detail
@@ -288,6 +315,10 @@ class ChaosServer:
         """``GET /_chaos/hits``: requests received, as ``[t, provider, key, model, outcome]``."""
         rows = [[h.t, h.provider, h.key, h.model, h.outcome] for h in self.hits()]
         return web.json_response(rows)
+
+    async def _admin_bodies(self, request: web.Request) -> web.StreamResponse:
+        """``GET /_chaos/bodies[?provider=P]``: the JSON bodies received, oldest first."""
+        return web.json_response(self.bodies(request.query.get("provider") or None))
 
     async def _admin_reset(self, _request: web.Request) -> web.StreamResponse:
         """``POST /_chaos/reset``: forget the requests received (rules stay)."""
@@ -312,7 +343,7 @@ class ChaosServer:
         msgs = body.get("messages") or []
         prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
         return await self._serve(
-            request, "openai", self._bearer(request), str(body.get("model", "")), prompt
+            request, "openai", self._bearer(request), str(body.get("model", "")), prompt, body
         )
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
@@ -320,7 +351,7 @@ class ChaosServer:
         msgs = body.get("messages") or []
         prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
         return await self._serve(
-            request, "anthropic", self._bearer(request), str(body.get("model", "")), prompt
+            request, "anthropic", self._bearer(request), str(body.get("model", "")), prompt, body
         )
 
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
@@ -335,7 +366,7 @@ class ChaosServer:
             for p in c.get("parts") or []
             if isinstance(p, dict)
         ]
-        return await self._serve(request, "gemini", key, model, " ".join(parts))
+        return await self._serve(request, "gemini", key, model, " ".join(parts), body)
 
 
 def main(argv: list[str] | None = None) -> None:

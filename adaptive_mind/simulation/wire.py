@@ -36,6 +36,8 @@ FAULTS: dict[str, str] = {
     "prompt_blocked": "200 with promptFeedback.blockReason (Gemini; others as refusal)",
     "html_502": "502 with an HTML body, as a proxy answers",
     "bad_json": "200 whose body is not JSON",
+    "truncated": "200 answer cut short by the token limit (OpenAI finish_reason length, "
+    "Anthropic stop_reason max_tokens, Gemini finishReason MAX_TOKENS)",
     "hang": "never answers (until the client gives up)",
     "disconnect": "closes the connection (FIN) before any response header",
     "reset": "resets the connection (TCP RST) before any response header",
@@ -92,9 +94,60 @@ def _tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
-def success(provider: str, model: str, text: str, prompt: str) -> WireResponse:
-    """A successful answer in ``provider``'s format."""
+_FINISH = {
+    "openai": {"stop": "stop", "stop_sequence": "stop", "length": "length"},
+    "anthropic": {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens"},
+    "gemini": {"stop": "STOP", "stop_sequence": "STOP", "length": "MAX_TOKENS"},
+}
+
+
+def limits(provider: str, body: dict[str, Any]) -> tuple[int | None, list[str]]:
+    """The output-token cap and stop sequences a request body asks for, in ``provider``'s
+    format (OpenAI ``max_completion_tokens`` / ``max_tokens`` / ``stop``, Anthropic
+    ``max_tokens`` / ``stop_sequences``, Gemini ``generationConfig.maxOutputTokens`` /
+    ``stopSequences``)."""
+    if provider == "openai":
+        cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        stop = body.get("stop")
+    elif provider == "anthropic":
+        cap, stop = body.get("max_tokens"), body.get("stop_sequences")
+    else:
+        gen = body.get("generationConfig")
+        gen = gen if isinstance(gen, dict) else {}
+        cap, stop = gen.get("maxOutputTokens"), gen.get("stopSequences")
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    limit = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+    return limit, [s for s in stops if isinstance(s, str) and s]
+
+
+def generate(text: str, limit: int | None, stops: list[str]) -> tuple[str, str, str | None]:
+    """What a model "generates" under a token cap (one word, one token) and stop sequences:
+    ``(text, finish, matched stop)``, ``finish`` being ``stop``, ``stop_sequence`` or
+    ``length``."""
+    hits = [(text.find(s), s) for s in stops if s in text]
+    if hits:
+        at, seq = min(hits)
+        text, finish, matched = text[:at], "stop_sequence", seq
+    else:
+        finish, matched = "stop", None
+    words = text.split()
+    if limit is not None and len(words) > limit:
+        return " ".join(words[:limit]), "length", None
+    return text, finish, matched
+
+
+def success(
+    provider: str,
+    model: str,
+    text: str,
+    prompt: str,
+    finish: str = "stop",
+    stop_sequence: str | None = None,
+) -> WireResponse:
+    """A successful answer in ``provider``'s format; ``finish`` (``stop``, ``stop_sequence`` or
+    ``length``) becomes that provider's own finish reason."""
     p, c = _tokens(prompt), _tokens(text)
+    reason = _FINISH[provider][finish]
     if provider == "openai":
         return _json(
             200,
@@ -108,7 +161,7 @@ def success(provider: str, model: str, text: str, prompt: str) -> WireResponse:
                     {
                         "index": 0,
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": reason,
                         "message": {"role": "assistant", "content": text, "refusal": None},
                     }
                 ],
@@ -125,8 +178,8 @@ def success(provider: str, model: str, text: str, prompt: str) -> WireResponse:
                 "role": "assistant",
                 "model": model,
                 "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
+                "stop_reason": reason,
+                "stop_sequence": stop_sequence,
                 "usage": {"input_tokens": p, "output_tokens": c},
             },
             {"request-id": _rid("req_")},
@@ -137,7 +190,7 @@ def success(provider: str, model: str, text: str, prompt: str) -> WireResponse:
             "candidates": [
                 {
                     "content": {"parts": [{"text": text}], "role": "model"},
-                    "finishReason": "STOP",
+                    "finishReason": reason,
                     "index": 0,
                 }
             ],

@@ -202,6 +202,8 @@ class Supervisor(BaseActor):
             usage=msg.usage,
             attempts=tuple(flight.attempts),
             mitigated=flight.rewritten,
+            finish_reason=msg.finish_reason,
+            upstream_finish_reason=msg.upstream_finish_reason,
         )
         self._finish(flight, completion)
 
@@ -581,8 +583,11 @@ class Supervisor(BaseActor):
         if isinstance(result, Completion):
             payload.update(provider=result.provider, model=result.model, key_id=result.key_id)
             payload["usage"] = result.usage.model_dump()
+            payload["finish_reason"] = result.finish_reason
         else:
             payload["error"] = type(result).__name__
+        if req.metadata is not None:
+            payload["metadata"] = dict(req.metadata)  # users join a failure to their records
         self._events.emit(
             Event(
                 event_type=topics.REQUEST_SUCCEEDED if ok else topics.REQUEST_FAILED,
