@@ -4,8 +4,9 @@
 Every system gets the same two keys (the plain SDK only the first: it has no failover) and the
 same workload, in interleaved rounds; the table shows medians. Scenarios: all healthy; key 1 dead
 (always 500); key 1 flaky (30 % 500s); key 1 rate-limited (429, Retry-After 2 s). Needs the
-``bench`` extra (litellm). Prints numbers and writes docs/benchmarks.md's table and chart with
-``--write-docs``; not a test.
+``bench`` extra (litellm). Prints numbers, and docs/benchmarks.md's data and chart with ``--json``
+and ``--chart``; not a test. ``--random-faults`` runs random_faults.py's scenarios instead
+(random, independent faults on every key and provider; the other options go to it).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import os
 import statistics
+import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download at import
-
 import openai
+import random_faults  # benchmarks/ is on sys.path when this runs as a script
 
 import adaptive_mind as am
 from adaptive_mind.simulation.process import chaos_server_process
@@ -110,14 +109,8 @@ async def _direct(base: str, n: int, conc: int, aio: bool) -> tuple[float, list[
 
 
 async def _litellm(base: str, n: int, conc: int) -> tuple[float, list[float], int]:
-    import litellm
-    from litellm import Router
-
-    litellm.suppress_debug_info = True
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    router = Router(
-        model_list=[
+    router = random_faults.litellm_router(
+        [
             {
                 "model_name": MODEL,
                 "litellm_params": {
@@ -168,8 +161,16 @@ def run_one(system: str, base: str, n: int, conc: int, retry_after: float | None
     return Run(rps, statistics.median(lat), _pct(lat, 0.99), ok / n, cpu, len(bad), early)
 
 
-def main() -> None:
+def main() -> int:
+    if "--random-faults" in sys.argv[1:]:
+        return random_faults.main([a for a in sys.argv[1:] if a != "--random-faults"])
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--random-faults",
+        action="store_true",
+        help="run random_faults.py instead (plain SDK, LiteLLM, Adaptive Mind under random "
+        "faults); the other options are passed to it: see random_faults.py --help",
+    )
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--latency-ms", type=float, default=20)
@@ -217,6 +218,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(table, indent=2))
     if args.chart:
         chart(table, Path(args.chart))
+    return 0
 
 
 def chart(table: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
@@ -250,4 +252,4 @@ def chart(table: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
