@@ -54,6 +54,6 @@ __all__ = [
     "VerifyResult",
     "load_config",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logging.getLogger("adaptive_mind").addHandler(logging.NullHandler())
