@@ -246,6 +246,59 @@ def _extra(config: RuntimeConfig, value: object) -> Mapping[str, Mapping[str, An
     return MappingProxyType(out)
 
 
+_FORMAT_TYPES = ("text", "json_object", "json_schema")
+
+
+def _response_format(value: object) -> Mapping[str, Any] | None:
+    """OpenAI's ``response_format``: ``{"type": "text" | "json_object"}`` or ``{"type":
+    "json_schema", "json_schema": {"name": str, "schema": {...}, "strict": bool}}``, returned as
+    a private read-only copy."""
+    if value is None:
+        return None
+    where = "response_format"
+    if not isinstance(value, Mapping):
+        raise BadRequestError(f"{where}: must be a mapping with a type (a JSON object)")
+    kind = value.get("type")
+    if not isinstance(kind, str) or kind not in _FORMAT_TYPES:
+        raise BadRequestError(f"{where}.type: must be one of {', '.join(_FORMAT_TYPES)}")
+    allowed = ("type", "json_schema") if kind == "json_schema" else ("type",)
+    unknown = [k for k in value if k not in allowed]
+    if unknown:
+        raise BadRequestError(f"{where}.{_show(unknown[0])}: unknown field for type {kind}")
+    if kind == "json_schema":
+        _json_schema_format(value.get("json_schema"))
+    try:
+        copy: dict[str, Any] = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
+        raise BadRequestError(f"{where}: must hold JSON values only (finite, UTF-8)") from None
+    return MappingProxyType(copy)
+
+
+def _json_schema_format(spec: object) -> None:
+    where = "response_format.json_schema"
+    if not isinstance(spec, Mapping):
+        raise BadRequestError(f"{where}: must be a mapping with name and schema")
+    unknown = [k for k in spec if k not in ("name", "schema", "strict", "description")]
+    if unknown:
+        raise BadRequestError(f"{where}.{_show(unknown[0])}: unknown field")
+    name = spec.get("name")
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= 64
+        or not all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
+    ):
+        raise BadRequestError(f"{where}.name: must be 1-64 letters, digits, '_' or '-'")
+    schema = spec.get("schema")
+    if not isinstance(schema, Mapping) or not all(isinstance(k, str) for k in schema):
+        raise BadRequestError(f"{where}.schema: must be a JSON schema (a JSON object)")
+    strict = spec.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise BadRequestError(f"{where}.strict: must be true or false")
+    description = spec.get("description")
+    if description is not None and not isinstance(description, str):
+        raise BadRequestError(f"{where}.description: must be a string")
+
+
 def validate_params(config: RuntimeConfig, params: Mapping[str, Any]) -> RequestParams:
     """The generation parameters, checked against the ranges OpenAI documents; a failure
     names the argument. Unset (None) parameters stay None: the provider's default applies."""
@@ -269,5 +322,6 @@ def validate_params(config: RuntimeConfig, params: Mapping[str, Any]) -> Request
         presence_penalty=_number(params, "presence_penalty", -2, 2),
         frequency_penalty=_number(params, "frequency_penalty", -2, 2),
         user=user,
+        response_format=_response_format(params.get("response_format")),
         extra=_extra(config, params.get("extra")),
     )

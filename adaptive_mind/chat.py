@@ -6,6 +6,7 @@ runtime may use them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -70,6 +71,9 @@ class Attempt(BaseModel):
     latency_ms: float = 0.0
     dropped: tuple[str, ...] = ()
     """Best-effort request parameters this provider does not support, left out of its call."""
+    translated: tuple[str, ...] = ()
+    """Parameters this provider has no field for, carried another way (``"response_format→system"``:
+    Anthropic asks for a JSON object in the system prompt)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,9 @@ class RequestParams:
     """-2 to 2."""
     user: str | None = None
     """The end user's id, for the provider's abuse monitoring."""
+    response_format: Mapping[str, Any] | None = None
+    """OpenAI's shape: ``{"type": "text"}``, ``{"type": "json_object"}`` or ``{"type":
+    "json_schema", "json_schema": {"name", "schema", "strict"}}`` (a private read-only copy)."""
     extra: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     """``{provider_name: {...}}``: JSON merged into that provider's request body only."""
 
@@ -108,6 +115,20 @@ class RequestParams:
             return self.max_completion_tokens
         return self.max_tokens
 
+    @property
+    def json_mode(self) -> Literal["json_object", "json_schema"] | None:
+        """The JSON output the request asks for, or None (no ``response_format``, or ``text``)."""
+        kind = None if self.response_format is None else self.response_format.get("type")
+        return kind if kind in ("json_object", "json_schema") else None
+
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of a ``json_schema`` request (a fresh copy), else None."""
+        if self.json_mode != "json_schema" or self.response_format is None:
+            return None
+        schema: dict[str, Any] = copy.deepcopy(self.response_format["json_schema"]["schema"])
+        return schema
+
 
 PARAM_NAMES: tuple[str, ...] = (
     "temperature",
@@ -119,6 +140,7 @@ PARAM_NAMES: tuple[str, ...] = (
     "presence_penalty",
     "frequency_penalty",
     "user",
+    "response_format",
 )
 """Every :class:`RequestParams` field but ``extra``, in order."""
 
@@ -145,3 +167,5 @@ class Completion(BaseModel):
     upstream_finish_reason: str | None = None
     """The provider's own reason (OpenAI ``finish_reason``, Anthropic ``stop_reason``, Gemini
     ``finishReason``), or None when it gave none."""
+    parsed: Any = None
+    """The decoded JSON answer of a ``json_object`` / ``json_schema`` request, else None."""

@@ -462,6 +462,7 @@ class ActorSystem:
         presence_penalty: float | None = None,
         frequency_penalty: float | None = None,
         user: str | None = None,
+        response_format: Mapping[str, Any] | None = None,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Completion:
         """Answer a chat request from the best provider that can serve it.
@@ -479,12 +480,16 @@ class ActorSystem:
         (Anthropic: ``seed``, the penalties; Gemini: ``user``) leaves it out and the attempt
         lists it in ``dropped``. ``extra={provider_name: {...}}`` is merged into that
         provider's request body only. ``metadata`` (≤ 16 keys, ≤ 4 KiB as JSON) goes to the
-        ledger entry and the request's final event.
+        ledger entry and the request's final event. ``response_format`` (``{"type": "text" |
+        "json_object"}`` or ``{"type": "json_schema", "json_schema": {"name", "schema",
+        "strict"}}``) asks for JSON: the answer's decoded value is ``Completion.parsed``, and a
+        provider whose answer is not JSON fails over to the next one without blame for its key
+        or breaker.
         """
         self._not_from_subscriber("acomplete")
         params = _params(
             temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
-            presence_penalty, frequency_penalty, user, extra,
+            presence_penalty, frequency_penalty, user, response_format, extra,
         )  # fmt: skip
         spec = self._build(messages, providers, models, deadline_s, metadata, params=params)
         return await self._run(spec)
@@ -535,13 +540,14 @@ class ActorSystem:
         presence_penalty: float | None = None,
         frequency_penalty: float | None = None,
         user: str | None = None,
+        response_format: Mapping[str, Any] | None = None,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Completion:
         """The synchronous facade of :meth:`acomplete` (blocks the calling thread)."""
         self._not_from_subscriber("complete")
         params = _params(
             temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
-            presence_penalty, frequency_penalty, user, extra,
+            presence_penalty, frequency_penalty, user, response_format, extra,
         )  # fmt: skip
         spec = self._build(messages, providers, models, deadline_s, metadata, params=params)
         reply, fut = new_thread_reply()

@@ -56,6 +56,7 @@ from adaptive_mind.providers.base import (
     ProviderAdapter,
     dropped_params,
     run_guarded,
+    translated_params,
 )
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
@@ -79,6 +80,12 @@ def is_rate_limit(failure: CallFailure) -> bool:
 def is_local(failure: CallFailure) -> bool:
     """Failed here before anything was sent: no verdict for the key pool or the breaker."""
     return failure.local
+
+
+def is_neutral(failure: CallFailure) -> bool:
+    """No verdict for the key pool or the breaker: a local failure, or an answer that is not
+    the JSON asked for (the key and the servers worked; the model's output did not)."""
+    return failure.local or failure.invalid_output
 
 
 class _Stage(Enum):
@@ -335,6 +342,7 @@ class ProviderActor(BaseActor):
                 key_id=lease.key_id,
                 latency_ms=latency_ms,
                 dropped=dropped_params(self._adapter, walk.msg.request.params),
+                translated=translated_params(self._adapter, walk.msg.request.params),
             )
             del self._walks[rid]
             self.tell_safely(
@@ -349,6 +357,7 @@ class ProviderActor(BaseActor):
                     attempt,
                     result.finish_reason,
                     result.upstream_finish_reason,
+                    result.parsed,
                 ),
             )
             return
@@ -371,6 +380,7 @@ class ProviderActor(BaseActor):
             error=result.error,
             latency_ms=latency_ms,
             dropped=dropped_params(self._adapter, walk.msg.request.params),
+            translated=translated_params(self._adapter, walk.msg.request.params),
         )
         refusal = result.error if result.category is ErrorCategory.CONTENT_POLICY else None
         self.tell_safely(walk.msg.reply_to, AttemptFailed(rid, attempt, refusal))
@@ -391,7 +401,7 @@ class ProviderActor(BaseActor):
             )
         )
         walk.failure = result
-        if is_local(result):
+        if is_neutral(result):
             self.tell_safely(self._key_pool, ReleaseKey(lease))
             self.tell_safely(self._breaker, ReleasePermit(permit, retry=walk.retry))
             self._after_failure(rid, walk, lease.key_id, result)
@@ -460,6 +470,8 @@ class ProviderActor(BaseActor):
             self._finish(rid, walk, ExhaustedReason.BAD_REQUEST, detail=result.error)
         elif is_local(result):  # another key would fail the same way here
             self._finish(rid, walk, ExhaustedReason.LOCAL_ERROR, detail=result.error)
+        elif result.invalid_output:  # this provider's model missed the format: try another
+            self._finish(rid, walk, ExhaustedReason.INVALID_OUTPUT, detail=result.error)
         elif category is ErrorCategory.MODEL:
             walk.model_i += 1
             walk.prefer = key_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from adaptive_mind.chat import Attempt, FinishReason, Usage
 from adaptive_mind.messages.address import Address
@@ -25,6 +26,7 @@ class ExhaustedReason(StrEnum):
     REFUSED = "refused"  # content-policy refusal
     BAD_REQUEST = "bad_request"  # the request is invalid; stop everything
     LOCAL_ERROR = "local_error"  # the call failed here before anything was sent; next provider
+    INVALID_OUTPUT = "invalid_output"  # answered text that is not the JSON asked for; next provider
     DEADLINE = "deadline"  # the request's deadline passed
     DOWN = "down"  # the provider is marked down by supervision
     CRASHED = "crashed"  # its actor crashed mid-walk; it was restarted
@@ -84,6 +86,8 @@ class ProviderSucceeded:
     attempt: Attempt
     finish_reason: FinishReason = "stop"
     upstream_finish_reason: str | None = None
+    parsed: Any = None
+    """The decoded JSON answer of a JSON request (``response_format``), else None."""
 
 
 @dataclass(frozen=True, slots=True)

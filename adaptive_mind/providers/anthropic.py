@@ -9,7 +9,10 @@ so those three cases are told apart by the body's ``error.message``.
 
 Parameters: ``max_completion_tokens`` (else ``max_tokens``, else the provider's ``max_tokens``,
 else 1024) → ``max_tokens`` (required by the API); ``stop`` → ``stop_sequences``; ``user`` →
-``metadata.user_id``; ``extra["<name>"]`` → ``extra_body``. ``seed`` and the two penalties do not
+``metadata.user_id``; ``extra["<name>"]`` → ``extra_body``; ``response_format`` ``json_schema`` →
+``output_config.format`` (``{"type": "json_schema", "schema": …}``), ``json_object`` → an
+instruction appended to ``system`` (the attempt lists ``"response_format→system"`` in
+``translated``), ``text`` → nothing. ``seed`` and the two penalties do not
 exist in the Messages API, and ``messages.create()`` in anthropic 2.x has no ``temperature`` or
 ``top_p`` either: those are dropped (and the attempt says so); a caller who knows a model still
 takes them can send them with ``extra={"<name>": {"temperature": …}}``.
@@ -49,6 +52,11 @@ _FINISH: dict[str, FinishReason] = {
     "refusal": "content_filter",
 }
 DEFAULT_MAX_TOKENS = 1024
+JSON_OBJECT_INSTRUCTION = (
+    "Answer with a single JSON object and nothing else: no prose, no Markdown code fence."
+)
+"""Appended to the system prompt of a ``json_object`` request (the Messages API has a JSON
+output format only with a schema)."""
 
 
 class AnthropicAdapter:
@@ -86,6 +94,8 @@ class AnthropicAdapter:
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
+        if call.params.json_mode == "json_object":  # no native JSON mode without a schema
+            system = f"{system}\n\n{JSON_OBJECT_INSTRUCTION}" if system else JSON_OBJECT_INSTRUCTION
         extra = self._params(call.params)
         if system:
             extra["system"] = system
@@ -105,6 +115,10 @@ class AnthropicAdapter:
             return self.classify_error(exc)
         return self.classify_response(resp, call.model)
 
+    def translations(self, p: RequestParams) -> tuple[str, ...]:
+        """Parameters carried another way: ``json_object`` becomes a system instruction."""
+        return ("response_format→system",) if p.json_mode == "json_object" else ()
+
     def _params(self, p: RequestParams) -> dict[str, Any]:
         """The request's parameters as ``messages.create()`` keywords (``max_tokens`` aside)."""
         out: dict[str, Any] = {}
@@ -114,6 +128,9 @@ class AnthropicAdapter:
             out["stop_sequences"] = list(p.stop)
         if p.user is not None:
             out["metadata"] = {"user_id": p.user}
+        schema = p.json_schema
+        if schema is not None:
+            out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         body = p.extra.get(self._name)
         if body:
             out["extra_body"] = dict(body)

@@ -8,13 +8,19 @@ A failure that happens on this side before anything is sent (text that cannot be
 by :func:`run_guarded` before the adapter runs, or an SDK's ``UnicodeEncodeError``) is a
 ``local`` :class:`CallFailure`: it says nothing about the key or the provider, so neither the
 key pool nor the breaker hears of it.
+
+A JSON request (``response_format`` ``json_object`` / ``json_schema``) answered with text that
+does not decode to JSON is an ``invalid_output`` :class:`CallFailure` (checked by
+:func:`run_guarded` after the adapter returns): the key and the provider's servers did their job,
+so it is neutral for both, and the walk moves on to the next provider.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Protocol
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -52,6 +58,8 @@ class CallSuccess:
     """Normalised: ``stop``, ``length``, ``tool_calls`` or ``content_filter``."""
     upstream_finish_reason: str | None = None
     """The provider's own word for it."""
+    parsed: Any = None
+    """The decoded JSON answer of a JSON request (set by :func:`run_guarded`), else None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,9 @@ class CallFailure:
     local: bool = False
     """It failed here, before any byte reached the upstream (text that cannot be encoded, an
     SDK refusing its arguments): no evidence about the key or the provider's servers."""
+    invalid_output: bool = False
+    """A 200 whose text is not the JSON the request asked for: no evidence about the key or the
+    provider's servers either; another provider may do better."""
 
 
 CallResult = CallSuccess | CallFailure
@@ -83,6 +94,46 @@ def dropped_params(adapter: object, params: RequestParams) -> tuple[str, ...]:
     if not unsupported or params is NO_PARAMS:
         return ()
     return tuple(name for name in params.present() if name in unsupported)
+
+
+def translated_params(adapter: object, params: RequestParams) -> tuple[str, ...]:
+    """The parameters ``adapter`` carries some other way than its own field (its
+    ``translations(params)``, e.g. Anthropic's ``"response_format→system"``)."""
+    translations = getattr(adapter, "translations", None)
+    if translations is None or params is NO_PARAMS:
+        return ()
+    out: tuple[str, ...] = translations(params)
+    return out
+
+
+def decode_json(result: CallSuccess, params: RequestParams) -> CallResult:
+    """``result`` with its decoded JSON answer when ``params`` asks for JSON, or an
+    ``invalid_output`` failure when the text is not a JSON object (``json_object``) or not a JSON
+    object or array (``json_schema``). A Markdown code fence around the JSON is tolerated."""
+    mode = params.json_mode
+    if mode is None:
+        return result
+    text = result.text.strip()
+    if text.startswith("```") and text.endswith("```") and len(text) >= 6:
+        text = text[3:-3]
+        text = text[4:] if text[:4].lower() == "json" else text
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = _NOT_JSON
+    wanted = dict if mode == "json_object" else (dict, list)
+    if not isinstance(value, wanted):
+        what = "a JSON object" if mode == "json_object" else "a JSON object or array"
+        return CallFailure(
+            ErrorCategory.TRANSIENT,
+            f"invalid JSON: the {mode} answer is not {what}",
+            200,
+            invalid_output=True,
+        )
+    return replace(result, parsed=value)
+
+
+_NOT_JSON = object()
 
 
 class ProviderAdapter(Protocol):
@@ -208,7 +259,10 @@ async def run_guarded(adapter: ProviderAdapter, call: CallRequest) -> CallResult
         return refused
     try:
         async with asyncio.timeout(call.timeout_s):
-            return await adapter.complete(call)
+            result = await adapter.complete(call)
+        if isinstance(result, CallSuccess):
+            return decode_json(result, call.params)
+        return result
     except TimeoutError:
         return CallFailure(
             ErrorCategory.TRANSIENT, f"timed out after {call.timeout_s:.3g}s", timed_out=True

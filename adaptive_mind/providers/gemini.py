@@ -13,7 +13,10 @@ A 429 whose QuotaFailure names a per-day quota stays TRANSIENT but cools the key
 Parameters go in ``GenerateContentConfig``: ``temperature``, ``top_p``, ``seed``, the penalties
 under their own names, ``max_completion_tokens`` (else ``max_tokens``, else the provider's
 ``max_tokens``) → ``max_output_tokens``, ``stop`` → ``stop_sequences``; ``extra["<name>"]`` →
-``http_options.extra_body``. ``user`` has no Gemini field: dropped (and the attempt says so).
+``http_options.extra_body``; ``response_format`` ``json_object`` → ``response_mime_type``
+``application/json``, ``json_schema`` → that and ``response_json_schema`` (the raw JSON schema;
+``response_schema`` takes only Gemini's OpenAPI subset). ``user`` has no Gemini field: dropped
+(and the attempt says so).
 ``finishReason``: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, ``RECITATION`` and the
 blocking reasons → ``content_filter``, anything else → ``stop``.
 """
@@ -125,6 +128,8 @@ class GeminiAdapter:
             seed=p.seed,
             presence_penalty=p.presence_penalty,
             frequency_penalty=p.frequency_penalty,
+            response_mime_type="application/json" if p.json_mode else None,
+            response_json_schema=p.json_schema,
             http_options=http,
         )
         try:

@@ -10,12 +10,14 @@ the SDK's aiohttp transport raises it as ``APITimeoutError``); a 200 with ``fini
 not JSON) → UNKNOWN.
 
 Parameters: every one is a ``create()`` keyword of its own (``max_completion_tokens`` is sent
-instead of ``max_tokens`` when both are set); ``extra["<name>"]`` goes in ``extra_body``.
+instead of ``max_tokens`` when both are set; ``response_format`` as is); ``extra["<name>"]`` goes
+in ``extra_body``.
 ``finish_reason`` is already normalised (``function_call`` counts as ``tool_calls``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -106,6 +108,8 @@ class OpenAIAdapter:
             value = getattr(p, name)
             if value is not None:
                 out[name] = list(value) if name == "stop" else value
+        if p.response_format is not None:  # OpenAI's own shape, sent as is
+            out["response_format"] = copy.deepcopy(dict(p.response_format))
         body = p.extra.get(self._name)
         if body:
             out["extra_body"] = dict(body)

@@ -8,6 +8,7 @@ network call is simulated. Rules are matched in order and the first match wins; 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from adaptive_mind.chat import ErrorCategory, Usage
 from adaptive_mind.config import ProviderConfig, ScriptRule
 from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
 from adaptive_mind.providers.base import category_for_status as _status_category
+from adaptive_mind.providers.placeholder import placeholder
 
 _NAMED: dict[str, tuple[ErrorCategory, int | None, str]] = {
     "connection": (ErrorCategory.TRANSIENT, None, "connection error"),
@@ -85,6 +87,8 @@ class ScriptedAdapter:
             await asyncio.sleep(latency)
         if rule is None or rule.fail is None:
             text = (rule.text if rule is not None else None) or self._text
+            if text is None and call.params.json_mode is not None:
+                text = json.dumps(placeholder(call.params.json_schema))  # a JSON request
             text = text or f"ok from {self._name}/{call.model}"
             words = sum(len(m.content.split()) for m in call.messages)
             usage = Usage(

@@ -12,8 +12,10 @@ Rules are matched in order (first match wins; a rule with ``times`` is spent aft
 matches); a request no rule matches succeeds after ``latency_ms``. The server counts every
 request it gets and keeps its JSON body (:meth:`ChaosServer.bodies`, ``GET /_chaos/bodies``),
 and answers as a model would under the body's token cap and stop sequences (finish reason
-``length`` / ``stop_sequence`` in the provider's own words). Run it alone with
-``python -m adaptive_mind.simulation.server --port 8787``.
+``length`` / ``stop_sequence`` in the provider's own words); a request that asks for JSON
+(:func:`wire.json_request`) gets a JSON object built from its schema
+(:func:`~adaptive_mind.providers.placeholder.placeholder`), unless the fault is
+``bad_json_answer``. Run it alone with ``python -m adaptive_mind.simulation.server --port 8787``.
 
 The faults are listed in :data:`wire.FAULTS`; three act on the connection instead of answering:
 ``hang`` never answers, ``disconnect`` closes the connection (FIN) before any response header,
@@ -37,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from adaptive_mind.providers.placeholder import placeholder
 from adaptive_mind.simulation import wire
 
 HANG_S = 300.0
@@ -295,8 +298,11 @@ class ChaosServer:
             _drop(request, reset=name == "reset")
             raise asyncio.CancelledError
         detail = wire.echo(key, rule.echo) if rule is not None and rule.echo else None
-        if name in ("ok", "truncated"):
+        if name in ("ok", "truncated", "bad_json_answer"):
             text = f"{self.text} {detail}" if detail else self.text
+            wants_json, schema = wire.json_request(provider, body or {})
+            if wants_json and name != "bad_json_answer":  # bad_json_answer: prose regardless
+                text = json.dumps(placeholder(schema))
             limit, stops = wire.limits(provider, body or {})
             if name == "truncated":  # cut short whatever the request's cap
                 half = max(1, len(text.split()) // 2)

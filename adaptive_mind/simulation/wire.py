@@ -36,6 +36,8 @@ FAULTS: dict[str, str] = {
     "prompt_blocked": "200 with promptFeedback.blockReason (Gemini; others as refusal)",
     "html_502": "502 with an HTML body, as a proxy answers",
     "bad_json": "200 whose body is not JSON",
+    "bad_json_answer": "200 whose answer is plain prose where the request asked for JSON "
+    "(response_format / responseMimeType / a JSON output format or instruction)",
     "truncated": "200 answer cut short by the token limit (OpenAI finish_reason length, "
     "Anthropic stop_reason max_tokens, Gemini finishReason MAX_TOKENS)",
     "hang": "never answers (until the client gives up)",
@@ -118,6 +120,44 @@ def limits(provider: str, body: dict[str, Any]) -> tuple[int | None, list[str]]:
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     limit = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
     return limit, [s for s in stops if isinstance(s, str) and s]
+
+
+JSON_INSTRUCTION = "JSON object"
+"""The words in an Anthropic system prompt that ask for a JSON answer (the adapter's
+``json_object`` instruction says "Answer with a single JSON object")."""
+
+
+def json_request(provider: str, body: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """Whether a request body asks for a JSON answer, and the JSON schema it gives (or None):
+    OpenAI ``response_format`` ``json_object`` / ``json_schema``, Anthropic
+    ``output_config.format`` or a system prompt asking for a JSON object, Gemini
+    ``generationConfig.responseMimeType == "application/json"`` (schema in
+    ``responseJsonSchema`` or ``responseSchema``)."""
+    schema: Any = None
+    if provider == "openai":
+        fmt = _obj(body.get("response_format"))
+        wants = fmt.get("type") in ("json_object", "json_schema")
+        schema = _obj(fmt.get("json_schema")).get("schema")
+    elif provider == "anthropic":
+        schema = _obj(_obj(body.get("output_config")).get("format")).get("schema")
+        system = body.get("system")
+        texts = (
+            [system]
+            if isinstance(system, str)
+            else [str(b.get("text", "")) for b in system if isinstance(b, dict)]
+            if isinstance(system, list)
+            else []
+        )
+        wants = schema is not None or any(JSON_INSTRUCTION in t for t in texts)
+    else:
+        gen = _obj(body.get("generationConfig"))
+        wants = gen.get("responseMimeType") == "application/json"
+        schema = gen.get("responseJsonSchema", gen.get("responseSchema"))
+    return wants, schema if isinstance(schema, dict) else None
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def generate(text: str, limit: int | None, stops: list[str]) -> tuple[str, str, str | None]:

@@ -204,6 +204,7 @@ class Supervisor(BaseActor):
             mitigated=flight.rewritten,
             finish_reason=msg.finish_reason,
             upstream_finish_reason=msg.upstream_finish_reason,
+            parsed=msg.parsed,
         )
         self._finish(flight, completion)
 
