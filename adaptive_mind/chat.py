@@ -169,3 +169,14 @@ class Completion(BaseModel):
     ``finishReason``), or None when it gave none."""
     parsed: Any = None
     """The decoded JSON answer of a ``json_object`` / ``json_schema`` request, else None."""
+
+
+def encodes_as_utf8(text: str) -> bool:
+    """Whether ``text`` can be sent or stored as UTF-8 (False for a lone surrogate)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from adaptive_mind.chat import Attempt, ChatMessage, Completion
+from adaptive_mind.chat import Attempt, ChatMessage, Completion, encodes_as_utf8
 from adaptive_mind.errors import (
     AdaptiveMindError,
     AllProvidersFailedError,
@@ -221,21 +221,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_DEPTH = 32
 
 
-def _is_utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _clean(value: Any, depth: int = 0) -> Any:
     """``value`` as JSON primitives whose text is valid UTF-8: each lone surrogate becomes
     U+FFFD, anything else unknown its ``str``; deterministic, so the sealed text is stable."""
     if isinstance(value, str):
-        return value if _is_utf8(value) else _SURROGATE.sub("\ufffd", value)
+        return value if encodes_as_utf8(value) else _SURROGATE.sub("\ufffd", value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if depth < _MAX_DEPTH and isinstance(value, dict):
@@ -292,7 +282,7 @@ def chain(fields: dict[str, Any], prev_hash: str, hash_key: bytes | None = None)
         body = _canonical(entry)
     except (TypeError, ValueError):  # keys that do not sort, a circular reference
         body = ""
-    if not body or not _is_utf8(body):
+    if not body or not encodes_as_utf8(body):
         entry = _clean(entry)
         body = _canonical(entry)
     entry_hash = _seal(body, hash_key)

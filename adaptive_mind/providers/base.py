@@ -31,6 +31,7 @@ from adaptive_mind.chat import (
     FinishReason,
     RequestParams,
     Usage,
+    encodes_as_utf8,
 )
 
 
@@ -204,27 +205,17 @@ def unencodable(call: CallRequest) -> CallFailure | None:
     """A call whose text cannot be sent as UTF-8 (a lone surrogate): refused before any adapter
     runs, as a bad request that blames no key and no breaker."""
     for i, m in enumerate(call.messages):
-        if not _encodes(m.content):
+        if not encodes_as_utf8(m.content):
             return CallFailure(
                 ErrorCategory.BAD_REQUEST,
                 f"messages[{i}].content: text that cannot be encoded as UTF-8",
                 local=True,
             )
-    if not _encodes(call.model):
+    if not encodes_as_utf8(call.model):
         return CallFailure(
             ErrorCategory.BAD_REQUEST, "model: a name that cannot be encoded as UTF-8", local=True
         )
     return None
-
-
-def _encodes(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
