@@ -345,9 +345,7 @@ class ActorSystem:
             )
         tree = self._tree
         if tree is not None:
-            ledger = tree.ledger_cell()
-            if ledger is not None and ledger.ref is not None:
-                self._flush_ledger_for_stop(ledger.ref)
+            self._flush_ledger_for_stop(tree)
             names = [n for n in tree.children if n not in ("telemetry", "ledger")]
             tree.stop(["ledger", *names], _ASK_TIMEOUT_S)
             if self._io.loop.is_running():
@@ -366,13 +364,25 @@ class ActorSystem:
             self._metrics.close()  # leave the host registry even if telemetry never started
 
     @staticmethod
-    def _flush_ledger_for_stop(ledger: pykka.ActorRef[Any]) -> None:
-        """Flush until nothing is pending; a failing store gets a few quick retries."""
+    def _flush_ledger_for_stop(tree: ActorTree) -> None:
+        """Flush until nothing is pending; a failing store gets a few quick retries. A ledger
+        that crashed while the system stopped (its report never reached the Supervisor) is
+        restarted from its crash report first, so its unwritten entries are not lost."""
         pending = 0
+        revivals = 0
         for attempt in range(_STOP_FLUSH_TRIES):
+            tree.revive_for_stop("ledger", _ASK_TIMEOUT_S)
+            ledger = tree.ledger_cell()
+            if ledger is None or ledger.ref is None:
+                return
             try:
-                pending = cast(int, ledger.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S))
-            except (pykka.ActorDeadError, pykka.Timeout):
+                pending = cast(int, ledger.ref.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S))
+            except pykka.ActorDeadError:
+                revivals += 1
+                if revivals > 3:
+                    return
+                continue  # it crashed under the flush: revive it and flush again
+            except pykka.Timeout:
                 return
             if not pending:
                 return

@@ -451,6 +451,7 @@ class Supervisor(BaseActor):
 
     def _child_failed(self, report: ChildFailed) -> None:
         """Restart a crashed child (or mark it down past the restart limit) and re-route."""
+        self._tree.crash_handled(report.name)
         child = self._tree.children.get(report.name)
         if child is None or child.cell.state.value == "down":
             return

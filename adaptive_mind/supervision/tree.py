@@ -7,6 +7,7 @@ its address, and reporting its crash to the Supervisor's cell.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ import pykka
 
 from adaptive_mind.actors.base import CrashReporter, Wiring
 from adaptive_mind.actors.breaker import CircuitBreakerActor
-from adaptive_mind.actors.cell import ActorCell
+from adaptive_mind.actors.cell import ActorCell, CellState
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.key_pool import KeyPoolActor
 from adaptive_mind.actors.ledger import LedgerActor, LedgerStore
@@ -24,6 +25,7 @@ from adaptive_mind.actors.telemetry import Drain, TelemetryActor
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import ProviderConfig, RuntimeConfig
 from adaptive_mind.core.restart import RestartIntensity
+from adaptive_mind.messages import ChildFailed
 from adaptive_mind.providers import ProviderAdapter, build_adapter
 from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.sinks import Sink, SubscriberSink
@@ -66,9 +68,38 @@ class ActorTree:
         self._started: set[str] = set()
         sup = self.config.supervision
         self.intensity = RestartIntensity(sup.max_restarts, sup.within_s, self.clock)
+        self._crashes: dict[str, ChildFailed] = {}
+        self._crash_cv = threading.Condition()
 
     def _wiring(self, name: str, cell: ActorCell) -> Wiring:
-        return Wiring(name=name, address=cell, on_crash=self.report)
+        return Wiring(name=name, address=cell, on_crash=self._crashed)
+
+    def _crashed(self, report: ChildFailed) -> None:
+        """Keep the report until the Supervisor handles it: a crash that reaches a stopping
+        Supervisor is not lost (``revive_for_stop``)."""
+        with self._crash_cv:
+            self._crashes[report.name] = report
+            self._crash_cv.notify_all()
+        self.report(report)
+
+    def crash_handled(self, name: str) -> None:
+        """The Supervisor has acted on ``name``'s latest crash report."""
+        with self._crash_cv:
+            self._crashes.pop(name, None)
+
+    def revive_for_stop(self, name: str, timeout_s: float) -> bool:
+        """Restart ``name`` from its crash report when it crashed while the system stopped and
+        the Supervisor never handled it (its snapshot and unread mail would be lost otherwise).
+        Called by ``stop()`` once the Supervisor is gone. Returns whether it restarted it."""
+        child = self.children.get(name)
+        if child is None or child.cell.state is not CellState.RESTARTING:
+            return False
+        with self._crash_cv:
+            self._crash_cv.wait_for(lambda: name in self._crashes, timeout=timeout_s)
+            report = self._crashes.pop(name, None)
+        ref = child.start(report.snapshot if report is not None else None)
+        child.cell.replace(ref, list(report.leftovers) if report is not None else [])
+        return True
 
     def _add(
         self,
