@@ -13,6 +13,7 @@ the head inside its write transaction (``BEGIN IMMEDIATE``) and seals the batch 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,25 @@ class SqliteLedgerStore:
     def __init__(self, path: str, hash_key: bytes | None = None) -> None:
         self.path = path
         self.seal = seal_scheme(hash_key)
-        self._conn = connect(path)
-        try:
-            self._claim_seal()
-        except BaseException:
-            self._conn.close()
-            raise
+        # Two processes opening one new file at once can get SQLITE_BUSY without the busy
+        # handler (switching to WAL, creating the schema): retry that, briefly, like a writer.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = 0.01
+        while True:
+            try:
+                self._conn = connect(path)
+                try:
+                    self._claim_seal()
+                except BaseException:
+                    self._conn.close()
+                    raise
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
 
     def _claim_seal(self) -> None:
         """Record this writer's seal on a new ledger, or check it against the file's."""
