@@ -407,22 +407,9 @@ class ProviderActor(BaseActor):
             self._after_failure(rid, walk, lease.key_id, result)
             return
         rate_limited = is_rate_limit(result)
-        if result.category in _SERVER_SIDE and not rate_limited:
-            # Only the key pool knows whether this failure is news; the breaker must hear its
-            # verdict before this walk asks for the next permit, so wait for the pool's answer.
-            walk.stage = _Stage.VERDICT
-            self.tell_safely(
-                self._key_pool,
-                ReportKeyOutcome(
-                    lease,
-                    result.category,
-                    result.retry_after_s,
-                    rid,
-                    self.address,
-                    notify=walk.msg.reply_to,
-                ),
-            )
-            return
+        # Only the key pool knows whether a server-side failure is news; the breaker must hear
+        # its verdict before this walk asks for the next permit, so wait for the pool's answer.
+        needs_verdict = result.category in _SERVER_SIDE and not rate_limited
         self.tell_safely(
             self._key_pool,
             ReportKeyOutcome(
@@ -430,10 +417,14 @@ class ProviderActor(BaseActor):
                 result.category,
                 result.retry_after_s,
                 rid,
+                self.address if needs_verdict else None,
                 rate_limited=rate_limited,
                 notify=walk.msg.reply_to,
             ),
         )
+        if needs_verdict:
+            walk.stage = _Stage.VERDICT
+            return
         self.tell_safely(
             self._breaker,
             RecordOutcome(permit, result.category.value, True, rate_limited, rid),
