@@ -15,7 +15,12 @@ and answers as a model would under the body's token cap and stop sequences (fini
 ``length`` / ``stop_sequence`` in the provider's own words); a request that asks for JSON
 (:func:`wire.json_request`) gets a JSON object built from its schema
 (:func:`~adaptive_mind.providers.placeholder.placeholder`), unless the fault is
-``bad_json_answer``. Run it alone with ``python -m adaptive_mind.simulation.server --port 8787``.
+``bad_json_answer``. A request that offers tools and ends with a user prompt gets a tool call
+in the provider's own format (:func:`wire.tool_call`); one that ends with a tool result gets a
+text acknowledging it. Before any rule, each body is checked as the real API checks it
+(:func:`wire.validate`): a structurally invalid one gets that provider's real 400 and is
+recorded with outcome ``invalid``. Run it alone with
+``python -m adaptive_mind.simulation.server --port 8787``.
 
 The faults are listed in :data:`wire.FAULTS`; three act on the connection instead of answering:
 ``hang`` never answers, ``disconnect`` closes the connection (FIN) before any response header,
@@ -33,7 +38,6 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -41,51 +45,12 @@ from aiohttp import web
 
 from adaptive_mind.providers.placeholder import placeholder
 from adaptive_mind.simulation import wire
+from adaptive_mind.simulation.server_rules import Hit, Rule
+
+__all__ = ["HANG_S", "ChaosServer", "Hit", "Rule", "main"]
 
 HANG_S = 300.0
 """How long a ``hang`` fault holds a request (the client's timeout normally ends it first)."""
-
-
-@dataclass
-class Rule:
-    """One scripted fault."""
-
-    provider: str | None
-    fault: str
-    key: str | None = None
-    model: str | None = None
-    times: int | None = None
-    retry_after_s: float | None = None
-    latency_ms: float | None = None
-    probability: float | None = None
-    """Serve the fault to this share of matching requests (seeded, so runs repeat)."""
-    echo: str | None = None
-    """Write the request's key (as :data:`wire.ECHOES` says) into the error, refusal or answer."""
-    used: int = 0
-
-    def matches(self, provider: str, key: str, model: str) -> bool:
-        if self.times is not None and self.used >= self.times:
-            return False
-        return (
-            (self.provider is None or self.provider == provider)
-            and (self.key is None or self.key == key)
-            and (self.model is None or self.model == model)
-        )
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A request the server received."""
-
-    provider: str
-    key: str
-    model: str
-    outcome: str
-    """The fault served, or ``ok``."""
-    t: float = 0.0
-    """``time.monotonic()`` when it arrived."""
-    body: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-    """The request's JSON body as the SDK sent it (None: not a JSON object)."""
 
 
 def _drop(request: web.Request, *, reset: bool) -> None:
@@ -282,11 +247,11 @@ class ChaosServer:
         provider: str,
         key: str,
         model: str,
-        prompt: str,
         body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
-        rule = self._pick(provider, key, model)
-        name = rule.fault if rule is not None else "ok"
+        invalid = wire.validate(provider, body or {})  # like the real APIs: before any fault
+        rule = None if invalid is not None else self._pick(provider, key, model)
+        name = "invalid" if invalid is not None else rule.fault if rule is not None else "ok"
         with self._lock:
             self._hits.append(Hit(provider, key, model, name, time.monotonic(), body))
         latency = self.latency_ms if rule is None or rule.latency_ms is None else rule.latency_ms
@@ -298,17 +263,10 @@ class ChaosServer:
             _drop(request, reset=name == "reset")
             raise asyncio.CancelledError
         detail = wire.echo(key, rule.echo) if rule is not None and rule.echo else None
-        if name in ("ok", "truncated", "bad_json_answer"):
-            text = f"{self.text} {detail}" if detail else self.text
-            wants_json, schema = wire.json_request(provider, body or {})
-            if wants_json and name != "bad_json_answer":  # bad_json_answer: prose regardless
-                text = json.dumps(placeholder(schema))
-            limit, stops = wire.limits(provider, body or {})
-            if name == "truncated":  # cut short whatever the request's cap
-                half = max(1, len(text.split()) // 2)
-                limit = half if limit is None else min(limit, half)
-            text, finish, matched = wire.generate(text, limit, stops)
-            resp = wire.success(provider, model, text, prompt, finish, matched)
+        if invalid is not None:
+            resp = invalid
+        elif name in ("ok", "truncated", "bad_json_answer"):
+            resp = self._answer(provider, model, name, body or {}, detail)
         else:
             resp = wire.fault(
                 provider, name, model, rule.retry_after_s if rule else None, detail=detail
@@ -316,6 +274,35 @@ class ChaosServer:
         return web.Response(
             status=resp.status, body=resp.body, headers=resp.headers, content_type=resp.content_type
         )
+
+    def _answer(
+        self, provider: str, model: str, name: str, body: dict[str, Any], detail: str | None
+    ) -> wire.WireResponse:
+        """A 200 answer to ``body`` under outcome ``name`` (``ok``, ``truncated`` or
+        ``bad_json_answer``): a tool call when :func:`wire.tool_call` says so (outcome ``ok``),
+        else text — JSON for a JSON request, an acknowledgement of a tool result, or
+        :attr:`text` — cut by the request's token cap and stop sequences."""
+        prompt = wire.prompt_text(provider, body)
+        thinking = wire.reasoning(provider, body)
+        use = wire.tool_call(provider, body) if name == "ok" else None
+        if use is not None:
+            return wire.tool_answer(provider, model, use, prompt, detail or "", thinking=thinking)
+        wants_json, schema = wire.json_request(provider, body)
+        result = wire.tool_result(provider, body)
+        if wants_json and name != "bad_json_answer":  # bad_json_answer: prose regardless
+            text = json.dumps(placeholder(schema))
+        elif result is not None:
+            text = f"Tool result received: {result[:40]}"
+        else:
+            text = self.text
+        if detail and not (wants_json and name != "bad_json_answer"):
+            text = f"{text} {detail}"
+        limit, stops = wire.limits(provider, body)
+        if name == "truncated":  # cut short whatever the request's cap
+            half = max(1, len(text.split()) // 2)
+            limit = half if limit is None else min(limit, half)
+        text, finish, matched = wire.generate(text, limit, stops)
+        return wire.success(provider, model, text, prompt, finish, matched, thinking=thinking)
 
     async def _admin_hits(self, _request: web.Request) -> web.StreamResponse:
         """``GET /_chaos/hits``: requests received, as ``[t, provider, key, model, outcome]``."""
@@ -346,33 +333,19 @@ class ChaosServer:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
-        msgs = body.get("messages") or []
-        prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
-        return await self._serve(
-            request, "openai", self._bearer(request), str(body.get("model", "")), prompt, body
-        )
+        model = str(body.get("model", ""))
+        return await self._serve(request, "openai", self._bearer(request), model, body)
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
-        msgs = body.get("messages") or []
-        prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
-        return await self._serve(
-            request, "anthropic", self._bearer(request), str(body.get("model", "")), prompt, body
-        )
+        model = str(body.get("model", ""))
+        return await self._serve(request, "anthropic", self._bearer(request), model, body)
 
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
-        tail = request.match_info["tail"]
-        model = tail.split(":", 1)[0]
+        model = request.match_info["tail"].split(":", 1)[0]
         body = await self._body(request)
         key = request.headers.get("x-goog-api-key") or request.query.get("key", "")
-        parts = [
-            str(p.get("text", ""))
-            for c in body.get("contents") or []
-            if isinstance(c, dict)
-            for p in c.get("parts") or []
-            if isinstance(p, dict)
-        ]
-        return await self._serve(request, "gemini", key, model, " ".join(parts), body)
+        return await self._serve(request, "gemini", key, model, body)
 
 
 def main(argv: list[str] | None = None) -> None:
