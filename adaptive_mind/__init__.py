@@ -5,7 +5,18 @@ The public API; everything else may change.
 
 import logging
 
-from adaptive_mind.chat import Attempt, ChatMessage, Completion, ErrorCategory, Usage
+from adaptive_mind.chat import (
+    Attempt,
+    ChatMessage,
+    Completion,
+    ErrorCategory,
+    FunctionCall,
+    ImagePart,
+    ImageURL,
+    TextPart,
+    ToolCall,
+    Usage,
+)
 from adaptive_mind.clock import Clock, FakeClock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig, load_config
 from adaptive_mind.core.ledger_entry import LedgerEntry, Outcome
@@ -16,6 +27,7 @@ from adaptive_mind.errors import (
     ConfigError,
     ContentPolicyError,
     DeadlineExceededError,
+    InvalidOutputError,
     OverloadedError,
     SystemStoppedError,
 )
@@ -39,6 +51,10 @@ __all__ = [
     "ErrorCategory",
     "Event",
     "FakeClock",
+    "FunctionCall",
+    "ImagePart",
+    "ImageURL",
+    "InvalidOutputError",
     "LLMRewriter",
     "Ledger",
     "LedgerEntry",
@@ -50,6 +66,8 @@ __all__ = [
     "RuntimeConfig",
     "Severity",
     "SystemStoppedError",
+    "TextPart",
+    "ToolCall",
     "Usage",
     "VerifyResult",
     "load_config",

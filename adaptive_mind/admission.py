@@ -15,9 +15,17 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from adaptive_mind.chat import NO_PARAMS, ROLES, ChatMessage, RequestParams
+from adaptive_mind.admission_messages import encodable, show, validate_messages
+from adaptive_mind.admission_tools import (
+    check_schema,
+    validate_parallel,
+    validate_tool_choice,
+    validate_tools,
+)
+from adaptive_mind.chat import NO_PARAMS, REASONING_EFFORTS, RequestParams
 from adaptive_mind.clock import Clock, Deadline
 from adaptive_mind.config import RuntimeConfig
+from adaptive_mind.core import capabilities
 from adaptive_mind.errors import BadRequestError
 from adaptive_mind.messages import RequestSpec
 
@@ -33,55 +41,6 @@ def new_request_id() -> str:
     return f"{_PROCESS_PREFIX}{next(_SEQUENCE):010x}"
 
 
-def validate_messages(messages: object) -> tuple[ChatMessage, ...]:
-    """Turn dicts / ChatMessages into validated ChatMessages, or raise BadRequestError."""
-    if isinstance(messages, str | bytes | bytearray | Mapping) or not isinstance(
-        messages, Sequence
-    ):
-        raise BadRequestError("messages: must be a list of {role, content} messages")
-    if not messages:
-        raise BadRequestError("messages: must not be empty")
-    out: list[ChatMessage] = []
-    for i, m in enumerate(messages):
-        if isinstance(m, ChatMessage):
-            _encodable(m.content, f"messages[{i}].content")
-            out.append(m)
-            continue
-        if not isinstance(m, Mapping):
-            raise BadRequestError(f"messages[{i}]: must be a dict or ChatMessage")
-        extra = [k for k in m if k not in ("role", "content")]
-        if extra:
-            raise BadRequestError(f"messages[{i}].{_show(extra[0])}: unknown field")
-        role = m.get("role")
-        if not isinstance(role, str) or role not in ROLES:
-            raise BadRequestError(f"messages[{i}].role: must be one of {', '.join(ROLES)}")
-        content = m.get("content")
-        if not isinstance(content, str):
-            raise BadRequestError(f"messages[{i}].content: must be a string")
-        _encodable(content, f"messages[{i}].content")
-        out.append(ChatMessage(role=role, content=content))
-    return tuple(out)
-
-
-def _encodable(text: str, where: str) -> None:
-    """Text every provider can be sent: valid UTF-8 (no lone surrogate such as ``"\\ud800"``,
-    which ``json.loads`` produces happily and every SDK then fails to encode)."""
-    if text.isascii():
-        return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadRequestError(
-            f"{where}: text that cannot be encoded as UTF-8 (a lone surrogate at {exc.start})"
-        ) from None
-
-
-def _show(value: object, limit: int = 40) -> str:
-    """A short, printable rendering of a caller's value for an error message."""
-    text = repr(value) if isinstance(value, str) else f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _names(value: object, where: str, what: str) -> tuple[str, ...]:
     """A non-empty list of distinct, non-empty names (a list or tuple, never a str or a dict)."""
     if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence) or not value:
@@ -90,9 +49,9 @@ def _names(value: object, where: str, what: str) -> tuple[str, ...]:
     for i, name in enumerate(value):
         if not isinstance(name, str) or not name.strip():
             raise BadRequestError(f"{where}[{i}]: must be a non-empty {what} name (a string)")
-        _encodable(name, f"{where}[{i}]")
+        encodable(name, f"{where}[{i}]")
         if name in seen:
-            raise BadRequestError(f"{where}[{i}]: {_show(name)} is listed twice")
+            raise BadRequestError(f"{where}[{i}]: {show(name)} is listed twice")
         seen.add(name)
     return tuple(value)
 
@@ -138,24 +97,33 @@ def build_request(
         order = _names(providers, "providers", "provider")
         for i, p in enumerate(order):
             if p not in config.providers:
-                raise BadRequestError(f"providers[{i}]: {_show(p)} is not a configured provider")
+                raise BadRequestError(f"providers[{i}]: {show(p)} is not a configured provider")
     model_map: dict[str, tuple[str, ...]] = {}
     if models is not None and not isinstance(models, Mapping):
         raise BadRequestError("models: must be a mapping of provider name to model names")
     for name, ms in (models or {}).items():
         if not isinstance(name, str) or name not in config.providers:
-            shown = name if isinstance(name, str) and name.isprintable() else _show(name)
+            shown = name if isinstance(name, str) and name.isprintable() else show(name)
             raise BadRequestError(f"models.{shown[:40]}: not a configured provider")
         model_map[name] = _names(ms, f"models.{name}", "model")
     budget = _deadline(config, deadline_s)
     meta = _metadata(metadata)
     sampling = validate_params(config, params) if params else NO_PARAMS
+    route = capabilities.plan(
+        config.providers, order, model_map, capabilities.required(msgs, sampling)
+    )
+    if not route.providers:
+        need = next(iter(route.unsupported.values())).removeprefix("does not support ")
+        field = capabilities.NEEDED_BY.get(need.split(", ")[0], "messages")
+        why = "; ".join(f"{p} {r}" for p, r in route.unsupported.items())
+        raise BadRequestError(f"{field}: no provider it may go to can serve it ({why})")
     now = clock.now()
     return RequestSpec(
         request_id=new_request_id(),
         messages=msgs,
-        providers=order,
-        models=model_map,
+        providers=route.providers,
+        models=route.models,
+        unsupported=route.unsupported,
         deadline=Deadline(now + budget),
         started_at=now,
         started_wall=time.time(),
@@ -176,8 +144,8 @@ def _metadata(metadata: object) -> Mapping[str, Any] | None:
         raise BadRequestError(f"metadata: at most {MAX_METADATA_KEYS} keys")
     for k in metadata:
         if not isinstance(k, str):
-            raise BadRequestError(f"metadata: keys must be strings, not {_show(k)}")
-        _encodable(k, "metadata")
+            raise BadRequestError(f"metadata: keys must be strings, not {show(k)}")
+        encodable(k, "metadata")
     try:
         text = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))
@@ -223,7 +191,7 @@ def _stop(value: object) -> tuple[str, ...] | None:
     for i, s in enumerate(stops):
         if not isinstance(s, str) or not s:
             raise BadRequestError(f"stop[{i}]: must be a non-empty string")
-        _encodable(s, f"stop[{i}]")
+        encodable(s, f"stop[{i}]")
     return tuple(stops)
 
 
@@ -235,7 +203,7 @@ def _extra(config: RuntimeConfig, value: object) -> Mapping[str, Mapping[str, An
     out: dict[str, Mapping[str, Any]] = {}
     for name, body in value.items():
         if not isinstance(name, str) or name not in config.providers:
-            raise BadRequestError(f"extra.{_show(name)}: not a configured provider")
+            raise BadRequestError(f"extra.{show(name)}: not a configured provider")
         if not isinstance(body, Mapping) or not all(isinstance(k, str) for k in body):
             raise BadRequestError(f"extra.{name}: must be a JSON object (a mapping)")
         try:
@@ -264,7 +232,7 @@ def _response_format(value: object) -> Mapping[str, Any] | None:
     allowed = ("type", "json_schema") if kind == "json_schema" else ("type",)
     unknown = [k for k in value if k not in allowed]
     if unknown:
-        raise BadRequestError(f"{where}.{_show(unknown[0])}: unknown field for type {kind}")
+        raise BadRequestError(f"{where}.{show(unknown[0])}: unknown field for type {kind}")
     if kind == "json_schema":
         _json_schema_format(value.get("json_schema"))
     try:
@@ -280,7 +248,7 @@ def _json_schema_format(spec: object) -> None:
         raise BadRequestError(f"{where}: must be a mapping with name and schema")
     unknown = [k for k in spec if k not in ("name", "schema", "strict", "description")]
     if unknown:
-        raise BadRequestError(f"{where}.{_show(unknown[0])}: unknown field")
+        raise BadRequestError(f"{where}.{show(unknown[0])}: unknown field")
     name = spec.get("name")
     if (
         not isinstance(name, str)
@@ -288,9 +256,7 @@ def _json_schema_format(spec: object) -> None:
         or not all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
     ):
         raise BadRequestError(f"{where}.name: must be 1-64 letters, digits, '_' or '-'")
-    schema = spec.get("schema")
-    if not isinstance(schema, Mapping) or not all(isinstance(k, str) for k in schema):
-        raise BadRequestError(f"{where}.schema: must be a JSON schema (a JSON object)")
+    check_schema(spec.get("schema"), f"{where}.schema")
     strict = spec.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise BadRequestError(f"{where}.strict: must be true or false")
@@ -311,7 +277,12 @@ def validate_params(config: RuntimeConfig, params: Mapping[str, Any]) -> Request
     if user is not None:
         if not isinstance(user, str) or not user:
             raise BadRequestError("user: must be a non-empty string")
-        _encodable(user, "user")
+        encodable(user, "user")
+    tools = validate_tools(params.get("tools"))
+    tool_choice, tool_choice_name = validate_tool_choice(params.get("tool_choice"), tools)
+    effort = params.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise BadRequestError(f"reasoning_effort: must be one of {', '.join(REASONING_EFFORTS)}")
     return RequestParams(
         temperature=_number(params, "temperature", 0, 2),
         top_p=_number(params, "top_p", 0, 1),
@@ -323,5 +294,10 @@ def validate_params(config: RuntimeConfig, params: Mapping[str, Any]) -> Request
         frequency_penalty=_number(params, "frequency_penalty", -2, 2),
         user=user,
         response_format=_response_format(params.get("response_format")),
+        tools=tools,
+        tool_choice=tool_choice,
+        tool_choice_name=tool_choice_name,
+        parallel_tool_calls=validate_parallel(params.get("parallel_tool_calls"), tools),
+        reasoning_effort=effort,
         extra=_extra(config, params.get("extra")),
     )

@@ -119,6 +119,13 @@ class AllProvidersFailedError(AdaptiveMindError):
         self.until = until_d
 
 
+class InvalidOutputError(AllProvidersFailedError):
+    """Every provider that answered gave text that is not the JSON the request asked for (not
+    JSON at all, or, for a ``strict`` ``json_schema``, JSON that does not match the schema).
+    ``attempts`` show each ``invalid JSON`` error. A subclass of
+    :class:`AllProvidersFailedError`, so code that catches that keeps working."""
+
+
 class ContentPolicyError(AdaptiveMindError):
     """The request was refused on content-policy grounds.
 

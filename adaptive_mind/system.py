@@ -473,6 +473,10 @@ class ActorSystem:
         frequency_penalty: float | None = None,
         user: str | None = None,
         response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning_effort: str | None = None,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Completion:
         """Answer a chat request from the best provider that can serve it.
@@ -494,12 +498,19 @@ class ActorSystem:
         "json_object"}`` or ``{"type": "json_schema", "json_schema": {"name", "schema",
         "strict"}}``) asks for JSON: the answer's decoded value is ``Completion.parsed``, and a
         provider whose answer is not JSON fails over to the next one without blame for its key
-        or breaker.
+        or breaker. ``tools`` / ``tool_choice`` / ``parallel_tool_calls`` are OpenAI's; the
+        model's calls come back in ``Completion.tool_calls`` (and ``Completion.message``, the
+        next turn to send back). ``reasoning_effort`` (``low`` / ``medium`` / ``high``) becomes
+        each provider's own thinking setting. Messages take OpenAI's shape: roles ``system``,
+        ``developer``, ``user``, ``assistant``, ``tool``; content parts (text, images); assistant
+        ``tool_calls`` and ``tool`` turns. A provider that cannot serve the request (a capability
+        it lacks, see the configuration reference) is skipped as ``unsupported``.
         """
         self._not_from_subscriber("acomplete")
         params = _params(
             temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
-            presence_penalty, frequency_penalty, user, response_format, extra,
+            presence_penalty, frequency_penalty, user, response_format, tools, tool_choice,
+            parallel_tool_calls, reasoning_effort, extra,
         )  # fmt: skip
         spec = self._build(messages, providers, models, deadline_s, metadata, params=params)
         return await self._run(spec)
@@ -551,13 +562,18 @@ class ActorSystem:
         frequency_penalty: float | None = None,
         user: str | None = None,
         response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning_effort: str | None = None,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Completion:
         """The synchronous facade of :meth:`acomplete` (blocks the calling thread)."""
         self._not_from_subscriber("complete")
         params = _params(
             temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
-            presence_penalty, frequency_penalty, user, response_format, extra,
+            presence_penalty, frequency_penalty, user, response_format, tools, tool_choice,
+            parallel_tool_calls, reasoning_effort, extra,
         )  # fmt: skip
         spec = self._build(messages, providers, models, deadline_s, metadata, params=params)
         reply, fut = new_thread_reply()

@@ -59,11 +59,19 @@ INVALID = [
     ),
     (
         {"type": "json_schema", "json_schema": {"name": "n", "schema": {"x": object()}}},
-        "response_format",
+        "response_format.json_schema.schema",
     ),
     (
         {"type": "json_schema", "json_schema": {"name": "n", "schema": {"x": float("nan")}}},
-        "response_format",
+        "response_format.json_schema.schema",
+    ),
+    (  # a schema the JSON Schema meta-schema rejects
+        {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "objekt"}}},
+        "response_format.json_schema.schema.type",
+    ),
+    (
+        {"type": "json_schema", "json_schema": {"name": "n", "schema": {"required": "a"}}},
+        "response_format.json_schema.schema.required",
     ),
 ]
 
@@ -127,3 +135,52 @@ def test_the_scripted_provider_answers_a_json_request_with_schema_valid_json(sta
     reply = system.complete([{"role": "user", "content": "hi"}], response_format=fmt)
     assert reply.parsed == {"n": 1, "tag": "x"}
     assert system.complete([{"role": "user", "content": "hi"}]).parsed is None
+
+
+STRICT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "x",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+            "required": ["n"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def test_json_that_breaks_a_strict_schema_fails_over_and_names_no_value(start):
+    from tests.helpers import config, scripted
+
+    system = start(
+        config({"a": scripted(text='{"n": "secret-ish"}'), "b": scripted(["k2"], text='{"n": 4}')})
+    )
+    reply = system.complete(USER, response_format=STRICT)
+    assert reply.provider == "b" and reply.parsed == {"n": 4}
+    first = reply.attempts[0]
+    assert first.provider == "a" and first.status_code == 200
+    assert first.error == (
+        "invalid JSON: the answer does not match the strict schema (at n: type failed)"
+    )
+    assert "secret-ish" not in first.error
+    # Without strict, the same answer is accepted as it is.
+    loose = {**STRICT, "json_schema": {**STRICT["json_schema"], "strict": False}}
+    assert system.complete(USER, response_format=loose).parsed == {"n": "secret-ish"}
+
+
+def test_every_provider_answering_invalid_json_is_an_invalid_output_error(start, tmp_path):
+    from tests.helpers import config, scripted
+
+    cfg = config({"a": scripted(text="prose"), "b": scripted(["k2"], text='{"m": 1}')})
+    cfg["ledger"] = {"path": str(tmp_path / "l.db")}
+    system = start(cfg)
+    with pytest.raises(am.InvalidOutputError) as info:
+        system.complete(USER, response_format=STRICT)
+    assert isinstance(info.value, am.AllProvidersFailedError)
+    assert [a.error.split(":")[0] for a in info.value.attempts] == ["invalid JSON"] * 2
+    system.stop()
+    with am.Ledger.open(tmp_path / "l.db") as ledger:
+        assert ledger.get(info.value.request_id).error_category == "INVALID_OUTPUT"

@@ -24,10 +24,11 @@ import pykka
 
 from adaptive_mind.actors.base import BaseActor, Wiring
 from adaptive_mind.actors.io_loop import IoLoop
-from adaptive_mind.chat import Attempt, ErrorCategory
+from adaptive_mind.chat import Attempt, ErrorCategory, RequestParams
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import RetryConfig
 from adaptive_mind.core.breaker import Permit
+from adaptive_mind.core.capabilities import params_for
 from adaptive_mind.core.key_pool import Lease, Unavailable
 from adaptive_mind.messages import (
     AcquirePermit,
@@ -46,6 +47,7 @@ from adaptive_mind.messages import (
     ReleaseKey,
     ReleasePermit,
     ReportKeyOutcome,
+    RequestSpec,
     TryProvider,
 )
 from adaptive_mind.messages.address import Address
@@ -147,8 +149,10 @@ class ProviderActor(BaseActor):
         clock: Clock,
         events: EventSink,
         wiring: Wiring | None = None,
+        capabilities_of: Callable[[str], frozenset[str]] | None = None,
     ) -> None:
         super().__init__(provider, wiring)
+        self._capabilities_of = capabilities_of
         self._provider = provider
         self._adapter = adapter
         self._models = models
@@ -297,12 +301,13 @@ class ProviderActor(BaseActor):
         walk.stage = _Stage.CALL
         walk.attempts += 1
         walk.cut_by_deadline = remaining < self._timeout_s
+        model = walk.models[walk.model_i]
         call = CallRequest(
             messages=walk.msg.request.messages,
-            model=walk.models[walk.model_i],
+            model=model,
             key_id=lease.key_id,
             timeout_s=min(self._timeout_s, remaining),
-            params=walk.msg.request.params,
+            params=self._params_for(walk.msg.request.params, model),
         )
         walk.started = self._clock.now()
         fut = self._io.submit(run_guarded(self._adapter, call))
@@ -316,6 +321,25 @@ class ProviderActor(BaseActor):
                 pass  # stopping: the lease dies with the pool
 
         fut.add_done_callback(done)
+
+    def _params_for(self, params: RequestParams, model: str) -> RequestParams:
+        """The request's parameters as this model takes them (best-effort ones it lacks left
+        out: ``reasoning_effort`` for a model that does not reason)."""
+        if params.reasoning_effort is None or self._capabilities_of is None:
+            return params
+        return params_for(params, self._capabilities_of(model))
+
+    def _dropped(self, request: RequestSpec, model: str) -> tuple[str, ...]:
+        """The parameters set on the request that this attempt left out."""
+        params = request.params
+        dropped = dropped_params(self._adapter, params, request.messages)
+        if (
+            params.reasoning_effort is not None
+            and "reasoning_effort" not in dropped
+            and self._params_for(params, model).reasoning_effort is None
+        ):
+            dropped = (*dropped, "reasoning_effort")
+        return dropped
 
     def _call_done(self, msg: _CallDone) -> None:
         rid = msg.request_id
@@ -341,7 +365,7 @@ class ProviderActor(BaseActor):
                 model=model,
                 key_id=lease.key_id,
                 latency_ms=latency_ms,
-                dropped=dropped_params(self._adapter, walk.msg.request.params),
+                dropped=self._dropped(walk.msg.request, model),
                 translated=translated_params(self._adapter, walk.msg.request.params),
             )
             del self._walks[rid]
@@ -358,6 +382,7 @@ class ProviderActor(BaseActor):
                     result.finish_reason,
                     result.upstream_finish_reason,
                     result.parsed,
+                    result.tool_calls,
                 ),
             )
             return
@@ -379,7 +404,7 @@ class ProviderActor(BaseActor):
             status_code=result.status_code,
             error=result.error,
             latency_ms=latency_ms,
-            dropped=dropped_params(self._adapter, walk.msg.request.params),
+            dropped=self._dropped(walk.msg.request, model),
             translated=translated_params(self._adapter, walk.msg.request.params),
         )
         refusal = result.error if result.category is ErrorCategory.CONTENT_POLICY else None

@@ -27,13 +27,23 @@ from pydantic import (
 
 from adaptive_mind.config._base import FieldRuleError, Frozen
 from adaptive_mind.config._safety import load_yaml, mask, parse_error, scrub, secrets_in
+from adaptive_mind.config.capabilities import (
+    CAPABILITIES,
+    KIND_CAPABILITIES,
+    SEMANTIC,
+    CapabilitiesConfig,
+)
 from adaptive_mind.config.health import BreakerConfig, KeyPoolConfig, RetryConfig
 from adaptive_mind.errors import ConfigError
 
 __all__ = [
+    "CAPABILITIES",
+    "KIND_CAPABILITIES",
     "NAMED_FAULTS",
+    "SEMANTIC",
     "ApiKey",
     "BreakerConfig",
+    "CapabilitiesConfig",
     "FieldRuleError",
     "KeyPoolConfig",
     "LedgerConfig",
@@ -135,6 +145,10 @@ class ProviderConfig(Frozen):
     """Scripted providers only: response rules."""
     text: str | None = None
     """Scripted providers only: the text of a successful answer."""
+    capabilities: CapabilitiesConfig = Field(default_factory=CapabilitiesConfig)
+    """What this provider supports, on top of its kind's defaults."""
+    model_capabilities: dict[str, CapabilitiesConfig] = Field(default_factory=dict)
+    """Per model (a name from ``models``), on top of ``capabilities``."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -158,6 +172,9 @@ class ProviderConfig(Frozen):
                 raise FieldRuleError(f"models.{i}", "must not be empty")
             if m in self.models[:i]:
                 raise FieldRuleError(f"models.{i}", "duplicate model")
+        for m in self.model_capabilities:
+            if m not in self.models:
+                raise FieldRuleError(f"model_capabilities.{m}", "not one of this provider's models")
         if self.kind != "scripted":
             for name in ("responses", "text"):
                 if name in self.model_fields_set:
@@ -165,6 +182,13 @@ class ProviderConfig(Frozen):
             if "latency_ms" in self.model_fields_set:
                 raise FieldRuleError("latency_ms", "only allowed for kind: scripted")
         return self
+
+    def capabilities_of(self, model: str) -> frozenset[str]:
+        """What ``model`` supports: its kind's defaults, then ``capabilities``, then
+        ``model_capabilities[model]``."""
+        caps = self.capabilities.apply(KIND_CAPABILITIES[self.kind])
+        override = self.model_capabilities.get(model)
+        return caps if override is None else override.apply(caps)
 
     def key_ids(self, provider: str) -> tuple[str, ...]:
         """Key ids in configured order: the configured ``id``, else ``<provider>#<n>``."""

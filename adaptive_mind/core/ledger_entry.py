@@ -5,15 +5,30 @@ Pure functions; the LedgerActor chains and stores what :func:`build_entry` retur
 Resilience score (documented contract): ``0.0`` for a failure; for a success
 ``1 / (1 + 0.25 * failed_attempts + 0.5 * mitigated)`` — exactly 1.0 only for a success on the
 first attempt, strictly between 0 and 1 otherwise, lower the more it took.
+
+Prompt hash and previews (documented contract) are of the *last user message* in its canonical
+text (:func:`message_text`): a string ``content`` is itself (so entries written before
+multi-part messages existed stay comparable); a tuple of parts is its parts in order, joined with
+nothing, a text part as its text and an image part as a reference: ``[image:<url>]`` for an
+``https://`` URL, ``[image:data:<mime>;sha256=<hex>]`` for a ``data:`` URL (the SHA-256 of the
+decoded image bytes, what ``sha256sum`` of the file gives), so no image bytes ever reach the
+ledger; ``content`` None is ``""``. A content of text parts only is the same as the joined string.
+The last user message is the last turn with role ``user`` wherever it is: a conversation that ends
+in assistant tool calls and ``tool`` turns keeps the hash of the user turn that started the tool
+loop (tool results are not the user's prompt); with no user turn, the last turn; with no turn,
+``""``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,13 +37,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from adaptive_mind.chat import Attempt, ChatMessage, Completion, encodes_as_utf8
+from adaptive_mind.chat import Attempt, ChatMessage, Completion, TextPart, encodes_as_utf8
 from adaptive_mind.errors import (
     AdaptiveMindError,
     AllProvidersFailedError,
     BadRequestError,
     ContentPolicyError,
     DeadlineExceededError,
+    InvalidOutputError,
     OverloadedError,
     SystemStoppedError,
 )
@@ -54,7 +70,8 @@ class LedgerEntry(BaseModel):
     started_at: datetime
     finished_at: datetime
     prompt_hash: str
-    """Hex SHA-256 (HMAC with ``ledger.hash_key``) of the last user message, NFC, stripped."""
+    """Hex SHA-256 (HMAC with ``ledger.hash_key``) of the last user message's canonical text
+    (see the module docstring), NFC, stripped."""
     prompt_preview: str
     final_prompt_preview: str | None = None
     response_preview: str | None = None
@@ -84,11 +101,56 @@ def normalize_prompt(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+
+
+def image_ref(url: str) -> str:
+    """An image part as the ledger records it: ``[image:<url>]`` without the URL's query and
+    fragment (a signed URL's signature is a credential), or for a ``data:`` URL
+    ``[image:data:<mime>;sha256=<hex>]`` — never the image's bytes.
+
+    The hex is the SHA-256 of the decoded data (base64, or percent-encoded without ``;base64``);
+    data that is not valid base64 is hashed as its text. A media type that is not a plain
+    ``type/subtype`` token is recorded as ``unknown``.
+    """
+    if url[:5].lower() != "data:":
+        return f"[image:{url.split('?', 1)[0].split('#', 1)[0]}]"
+    header, _, payload = url[5:].partition(",")
+    mime, *params = header.split(";")
+    mime = mime.strip().lower()
+    if not _MIME.fullmatch(mime):
+        mime = "unknown"
+    data: bytes
+    if any(p.strip().lower() == "base64" for p in params):
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            data = payload.encode("utf-8", "surrogatepass")
+    else:
+        data = urllib.parse.unquote_to_bytes(payload)
+    return f"[image:data:{mime};sha256={hashlib.sha256(data).hexdigest()}]"
+
+
+def message_text(message: ChatMessage) -> str:
+    """A turn's content in the ledger's canonical text: the string itself; parts joined in order,
+    images as :func:`image_ref`; ``""`` for None."""
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        p.text if isinstance(p, TextPart) else image_ref(p.image_url.url) for p in content
+    )
+
+
 def last_user_message(messages: Sequence[ChatMessage]) -> str:
+    """The canonical text (:func:`message_text`) of the last ``user`` turn, wherever it is (tool
+    turns after it do not count); of the last turn when there is no user turn; ``""`` for none."""
     for m in reversed(messages):
         if m.role == "user":
-            return m.content
-    return messages[-1].content if messages else ""
+            return message_text(m)
+    return message_text(messages[-1]) if messages else ""
 
 
 def prompt_hash(text: str, key: bytes | None = None) -> str:
@@ -106,6 +168,7 @@ def resilience_score(success: bool, failed_attempts: int, mitigated: bool) -> fl
 
 
 _ERROR_CATEGORY = {
+    InvalidOutputError: "INVALID_OUTPUT",
     ContentPolicyError: "CONTENT_POLICY",
     BadRequestError: "BAD_REQUEST",
     DeadlineExceededError: "DEADLINE",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from adaptive_mind.chat import Attempt, FinishReason, Usage
+from adaptive_mind.chat import Attempt, FinishReason, ToolCall, Usage
 from adaptive_mind.messages.address import Address
 from adaptive_mind.messages.request import RequestSpec
 
@@ -88,6 +88,8 @@ class ProviderSucceeded:
     upstream_finish_reason: str | None = None
     parsed: Any = None
     """The decoded JSON answer of a JSON request (``response_format``), else None."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model called."""
 
 
 @dataclass(frozen=True, slots=True)

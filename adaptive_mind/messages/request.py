@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from adaptive_mind.chat import NO_PARAMS, ChatMessage, Completion, RequestParams
@@ -13,6 +14,7 @@ from adaptive_mind.clock import Deadline
 from adaptive_mind.errors import AdaptiveMindError
 
 Result = Completion | AdaptiveMindError
+_NONE: Mapping[str, str] = MappingProxyType({})
 
 
 class ReplyChannel(Protocol):
@@ -88,6 +90,9 @@ class RequestSpec:
     allow_mitigation: bool = True
     params: RequestParams = NO_PARAMS
     """Generation parameters (temperature, max_tokens, stop, extra, …), validated."""
+    unsupported: Mapping[str, str] = field(default_factory=lambda: _NONE)
+    """Providers left out because they cannot serve the request (name → "does not support
+    tools"); the walk reports them as skipped ``unsupported``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,16 @@ instruction appended to ``system`` (the attempt lists ``"response_format→syste
 exist in the Messages API, and ``messages.create()`` in anthropic 2.x has no ``temperature`` or
 ``top_p`` either: those are dropped (and the attempt says so); a caller who knows a model still
 takes them can send them with ``extra={"<name>": {"temperature": …}}``.
+Messages, tools, ``tool_choice``, ``parallel_tool_calls`` and tool-call ids are translated by
+:mod:`adaptive_mind.providers.anthropic_messages` (system/developer turns → ``system``, tool turns
+→ ``tool_result`` blocks, merged turns, images, ``toolu_`` ids). A conversation holding tool calls
+sent without ``tools`` declares stand-ins for the tools it used, with ``tool_choice`` ``none``
+(the API refuses tool blocks with no tools defined). ``reasoning_effort`` → ``thinking``
+(``{"type": "enabled", "budget_tokens": B}``, B 1024 / 4096 / 16384) and ``max_tokens`` raised by
+B, except where the API refuses thinking (a forced tool choice, a tool loop in progress).
+Answers: ``tool_use`` blocks → ``tool_calls`` (``arguments`` = ``input`` as JSON text, redacted
+like the text), ``thinking`` blocks are not text, ``cache_read_input_tokens`` → ``cached_tokens``,
+``output_tokens_details.thinking_tokens`` → ``reasoning_tokens``.
 ``stop_reason``: ``end_turn`` / ``stop_sequence`` → ``stop``, ``max_tokens`` → ``length``,
 ``tool_use`` → ``tool_calls``, ``refusal`` → ``content_filter``.
 """
@@ -27,8 +37,27 @@ from typing import Any
 
 import anthropic
 
-from adaptive_mind.chat import NO_PARAMS, ErrorCategory, FinishReason, RequestParams, Usage
+from adaptive_mind.chat import (
+    NO_PARAMS,
+    ChatMessage,
+    ErrorCategory,
+    FinishReason,
+    FunctionCall,
+    RequestParams,
+    ToolCall,
+    Usage,
+)
 from adaptive_mind.config import ProviderConfig
+from adaptive_mind.providers.anthropic_messages import (
+    history_tools,
+    system_text,
+    thinking_budget,
+    to_messages,
+    tool_calls_from,
+    tool_choice_param,
+    tools_param,
+    used_tool_names,
+)
 from adaptive_mind.providers.base import (
     CallFailure,
     CallRequest,
@@ -93,31 +122,52 @@ class AnthropicAdapter:
 
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
-        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        if call.params.json_mode == "json_object":  # no native JSON mode without a schema
-            system = f"{system}\n\n{JSON_OBJECT_INSTRUCTION}" if system else JSON_OBJECT_INSTRUCTION
-        extra = self._params(call.params)
-        if system:
-            extra["system"] = system
         try:
-            resp = await client.messages.create(
-                model=call.model,
-                max_tokens=call.params.output_limit or self._max_tokens,
-                messages=[
-                    {"role": m.role, "content": m.content}  # type: ignore[misc]
-                    for m in call.messages
-                    if m.role != "system"
-                ],
-                timeout=call.timeout_s,
-                **extra,
-            )
+            kwargs = self._request(call)
+            resp = await client.messages.create(**kwargs)
         except Exception as exc:  # classified below; nothing escapes
             return self.classify_error(exc)
         return self.classify_response(resp, call.model)
 
+    def dropped_for(self, p: RequestParams, messages: tuple[ChatMessage, ...]) -> tuple[str, ...]:
+        """``reasoning_effort`` is left out where the API refuses thinking (a forced tool, a
+        tool loop in progress)."""
+        if p.reasoning_effort is not None and thinking_budget(p, messages) is None:
+            return ("reasoning_effort",)
+        return ()
+
     def translations(self, p: RequestParams) -> tuple[str, ...]:
         """Parameters carried another way: ``json_object`` becomes a system instruction."""
         return ("response_format→system",) if p.json_mode == "json_object" else ()
+
+    def _request(self, call: CallRequest) -> dict[str, Any]:
+        """The ``messages.create()`` keywords for ``call``."""
+        p = call.params
+        system = system_text(call.messages)
+        if p.json_mode == "json_object":  # no native JSON mode without a schema
+            system = f"{system}\n\n{JSON_OBJECT_INSTRUCTION}" if system else JSON_OBJECT_INSTRUCTION
+        max_tokens = p.output_limit or self._max_tokens
+        out: dict[str, Any] = {"model": call.model, "max_tokens": max_tokens}
+        out["messages"] = to_messages(call.messages)
+        if system:
+            out["system"] = system
+        out.update(self._params(p))
+        if p.tools:
+            out["tools"] = tools_param(p.tools)
+            choice = tool_choice_param(p)
+            if choice is not None:
+                out["tool_choice"] = choice
+        else:  # history with tool blocks needs declared tools: stand-ins the model may not call
+            names = used_tool_names(call.messages)
+            if names:
+                out["tools"] = history_tools(names)
+                out["tool_choice"] = {"type": "none"}
+        budget = thinking_budget(p, call.messages)
+        if budget is not None:  # thinking counts in max_tokens, and must stay below it
+            out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            out["max_tokens"] = max_tokens + budget
+        out["timeout"] = call.timeout_s
+        return out
 
     def _params(self, p: RequestParams) -> dict[str, Any]:
         """The request's parameters as ``messages.create()`` keywords (``max_tokens`` aside)."""
@@ -148,21 +198,26 @@ class AnthropicAdapter:
             )
         blocks = getattr(resp, "content", None) or []
         text = "".join(getattr(b, "text", "") for b in blocks if getattr(b, "type", "") == "text")
-        usage = getattr(resp, "usage", None)
+        calls = tuple(
+            ToolCall(
+                id=self._redact(c.id),
+                function=FunctionCall(
+                    name=self._redact(c.function.name),
+                    arguments=self._redact(c.function.arguments),
+                ),
+            )
+            for c in tool_calls_from(blocks)
+        )
         stop_reason = getattr(resp, "stop_reason", None)
         upstream = stop_reason if isinstance(stop_reason, str) else None
-        p = getattr(usage, "input_tokens", None)
-        c = getattr(usage, "output_tokens", None)
+        finish = _FINISH.get(upstream or "end_turn", "stop")
         return CallSuccess(
             text=self._redact(text),
             model=self._redact(str(getattr(resp, "model", None) or model)),
-            usage=Usage(
-                prompt_tokens=p,
-                completion_tokens=c,
-                total_tokens=p + c if isinstance(p, int) and isinstance(c, int) else None,
-            ),
-            finish_reason=_FINISH.get(upstream or "end_turn", "stop"),
+            usage=_usage(getattr(resp, "usage", None)),
+            finish_reason="tool_calls" if calls and finish == "stop" else finish,
             upstream_finish_reason=upstream,
+            tool_calls=calls,
         )
 
     def classify_error(self, exc: BaseException) -> CallFailure:
@@ -195,3 +250,22 @@ class AnthropicAdapter:
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.close()
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _usage(usage: Any) -> Usage:
+    """Anthropic's usage: ``cache_read_input_tokens`` → ``cached_tokens``,
+    ``output_tokens_details.thinking_tokens`` (when reported) → ``reasoning_tokens``."""
+    p = _int(getattr(usage, "input_tokens", None))
+    c = _int(getattr(usage, "output_tokens", None))
+    details = getattr(usage, "output_tokens_details", None)
+    return Usage(
+        prompt_tokens=p,
+        completion_tokens=c,
+        total_tokens=p + c if p is not None and c is not None else None,
+        cached_tokens=_int(getattr(usage, "cache_read_input_tokens", None)),
+        reasoning_tokens=_int(getattr(details, "thinking_tokens", None)),
+    )

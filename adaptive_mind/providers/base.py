@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiohttp
+import jsonschema
 
 from adaptive_mind.chat import (
     NO_PARAMS,
@@ -30,6 +31,7 @@ from adaptive_mind.chat import (
     ErrorCategory,
     FinishReason,
     RequestParams,
+    ToolCall,
     Usage,
     encodes_as_utf8,
 )
@@ -61,6 +63,8 @@ class CallSuccess:
     """The provider's own word for it."""
     parsed: Any = None
     """The decoded JSON answer of a JSON request (set by :func:`run_guarded`), else None."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model called, OpenAI shape (ids as the provider gave them, or made up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +89,24 @@ class CallFailure:
 CallResult = CallSuccess | CallFailure
 
 
-def dropped_params(adapter: object, params: RequestParams) -> tuple[str, ...]:
-    """The parameters ``params`` sets that ``adapter`` leaves out (its ``unsupported_params``).
+def dropped_params(
+    adapter: object, params: RequestParams, messages: tuple[ChatMessage, ...] = ()
+) -> tuple[str, ...]:
+    """The parameters ``params`` sets that ``adapter`` leaves out: its ``unsupported_params``,
+    and what its ``dropped_for(params, messages)`` says it leaves out of this call.
 
     Best-effort parameters a provider lacks (Anthropic has no ``seed``) are dropped, not
-    refused; the attempt records which.
+    refused; the attempt records which. Some are dropped only for some requests (Anthropic
+    cannot think while a tool is forced).
     """
-    unsupported: frozenset[str] = getattr(adapter, "unsupported_params", frozenset())
-    if not unsupported or params is NO_PARAMS:
+    if params is NO_PARAMS:
         return ()
-    return tuple(name for name in params.present() if name in unsupported)
+    unsupported: frozenset[str] = getattr(adapter, "unsupported_params", frozenset())
+    out = tuple(name for name in params.present() if name in unsupported) if unsupported else ()
+    dropped_for = getattr(adapter, "dropped_for", None)
+    if dropped_for is not None:
+        out += tuple(n for n in dropped_for(params, messages) if n not in out)
+    return out
 
 
 def translated_params(adapter: object, params: RequestParams) -> tuple[str, ...]:
@@ -109,10 +121,12 @@ def translated_params(adapter: object, params: RequestParams) -> tuple[str, ...]
 
 def decode_json(result: CallSuccess, params: RequestParams) -> CallResult:
     """``result`` with its decoded JSON answer when ``params`` asks for JSON, or an
-    ``invalid_output`` failure when the text is not a JSON object (``json_object``) or not a JSON
-    object or array (``json_schema``). A Markdown code fence around the JSON is tolerated."""
+    ``invalid_output`` failure when the text is not a JSON object (``json_object``), not a JSON
+    object or array (``json_schema``), or, for a ``strict`` ``json_schema``, does not match the
+    schema. A Markdown code fence around the JSON is tolerated. An answer that only calls tools
+    is not checked (it has no text to decode)."""
     mode = params.json_mode
-    if mode is None:
+    if mode is None or (result.tool_calls and not result.text.strip()):
         return result
     text = result.text.strip()
     if text.startswith("```") and text.endswith("```") and len(text) >= 6:
@@ -125,13 +139,39 @@ def decode_json(result: CallSuccess, params: RequestParams) -> CallResult:
     wanted = dict if mode == "json_object" else (dict, list)
     if not isinstance(value, wanted):
         what = "a JSON object" if mode == "json_object" else "a JSON object or array"
-        return CallFailure(
-            ErrorCategory.TRANSIENT,
-            f"invalid JSON: the {mode} answer is not {what}",
-            200,
-            invalid_output=True,
-        )
+        return _invalid(f"invalid JSON: the {mode} answer is not {what}")
+    problem = schema_mismatch(value, params)
+    if problem is not None:
+        return _invalid(f"invalid JSON: the answer does not match the strict schema ({problem})")
     return replace(result, parsed=value)
+
+
+def _invalid(error: str) -> CallFailure:
+    return CallFailure(ErrorCategory.TRANSIENT, error, 200, invalid_output=True)
+
+
+_validators: dict[str, Any] = {}
+
+
+def schema_mismatch(value: Any, params: RequestParams) -> str | None:
+    """Where ``value`` breaks the request's ``strict`` JSON schema (None: it does not, or the
+    schema is not strict). Validators are compiled once per schema."""
+    fmt = params.response_format
+    spec = fmt.get("json_schema") if fmt is not None else None
+    if spec is None or spec.get("strict") is not True:
+        return None
+    key = json.dumps(spec["schema"], sort_keys=True, default=dict)
+    validator = _validators.get(key)
+    if validator is None:
+        if len(_validators) >= 256:
+            _validators.clear()
+        validator = jsonschema.Draft202012Validator(json.loads(key))
+        _validators[key] = validator
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the root"
+    return f"at {where}: {error.validator} failed"
 
 
 _NOT_JSON = object()
@@ -205,7 +245,9 @@ def unencodable(call: CallRequest) -> CallFailure | None:
     """A call whose text cannot be sent as UTF-8 (a lone surrogate): refused before any adapter
     runs, as a bad request that blames no key and no breaker."""
     for i, m in enumerate(call.messages):
-        if not encodes_as_utf8(m.content):
+        if not encodes_as_utf8(m.text) or not all(
+            encodes_as_utf8(c.function.arguments) for c in m.tool_calls or ()
+        ):
             return CallFailure(
                 ErrorCategory.BAD_REQUEST,
                 f"messages[{i}].content: text that cannot be encoded as UTF-8",

@@ -12,13 +12,17 @@ A 429 whose QuotaFailure names a per-day quota stays TRANSIENT but cools the key
 
 Parameters go in ``GenerateContentConfig``: ``temperature``, ``top_p``, ``seed``, the penalties
 under their own names, ``max_completion_tokens`` (else ``max_tokens``, else the provider's
-``max_tokens``) → ``max_output_tokens``, ``stop`` → ``stop_sequences``; ``extra["<name>"]`` →
+``max_tokens``; plus the thinking budget when ``reasoning_effort`` is set) →
+``max_output_tokens``, ``stop`` → ``stop_sequences``; ``extra["<name>"]`` →
 ``http_options.extra_body``; ``response_format`` ``json_object`` → ``response_mime_type``
 ``application/json``, ``json_schema`` → that and ``response_json_schema`` (the raw JSON schema;
-``response_schema`` takes only Gemini's OpenAPI subset). ``user`` has no Gemini field: dropped
-(and the attempt says so).
-``finishReason``: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, ``RECITATION`` and the
-blocking reasons → ``content_filter``, anything else → ``stop``.
+``response_schema`` takes only Gemini's OpenAPI subset). ``user`` and ``parallel_tool_calls``
+have no Gemini field: dropped (and the attempt says so). Turns, images, ``tools``,
+``tool_choice`` and ``reasoning_effort`` are translated by :mod:`.gemini_contents` (see there).
+``finishReason``: ``STOP`` → ``stop`` (``tool_calls`` when the answer calls functions),
+``MAX_TOKENS`` → ``length``, ``RECITATION`` and the blocking reasons → ``content_filter``,
+anything else → ``stop``. Usage: ``cached_content_token_count`` → ``cached_tokens``,
+``thoughts_token_count`` → ``reasoning_tokens``.
 """
 
 from __future__ import annotations
@@ -32,8 +36,16 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from adaptive_mind.chat import ErrorCategory, FinishReason, Usage
+from adaptive_mind.chat import (
+    ErrorCategory,
+    FinishReason,
+    FunctionCall,
+    RequestParams,
+    ToolCall,
+    Usage,
+)
 from adaptive_mind.config import ProviderConfig
+from adaptive_mind.providers import gemini_contents as gc
 from adaptive_mind.providers.base import (
     CallFailure,
     CallRequest,
@@ -81,7 +93,7 @@ class GeminiAdapter:
     and ``other_secrets`` (the system passes every configured key).
     """
 
-    unsupported_params: frozenset[str] = frozenset({"user"})
+    unsupported_params: frozenset[str] = frozenset({"user", "parallel_tool_calls"})
     """Best-effort parameters generateContent lacks: dropped, recorded on the attempt."""
 
     def __init__(
@@ -105,23 +117,18 @@ class GeminiAdapter:
 
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
-        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        contents = [
-            types.Content(
-                role="model" if m.role == "assistant" else "user",
-                parts=[types.Part(text=m.content)],
-            )
-            for m in call.messages
-            if m.role != "system"
-        ]
+        try:
+            contents = gc.contents(call.messages)
+        except ValueError as exc:  # an image whose data is not base64: nothing was sent
+            return CallFailure(C.BAD_REQUEST, str(exc), local=True)
         p = call.params
         http = _no_retries(call.timeout_s)
         body = p.extra.get(self._name)
         if body:
             http.extra_body = dict(body)
         config = types.GenerateContentConfig(
-            system_instruction=system or None,
-            max_output_tokens=p.output_limit or self._max_tokens,
+            system_instruction=gc.system_instruction(call.messages),
+            max_output_tokens=_output_cap(p.output_limit or self._max_tokens, p),
             temperature=p.temperature,
             top_p=p.top_p,
             stop_sequences=list(p.stop) if p.stop is not None else None,
@@ -130,6 +137,9 @@ class GeminiAdapter:
             frequency_penalty=p.frequency_penalty,
             response_mime_type="application/json" if p.json_mode else None,
             response_json_schema=p.json_schema,
+            tools=gc.tools(p),
+            tool_config=gc.tool_config(p),
+            thinking_config=gc.thinking_config(p),
             http_options=http,
         )
         try:
@@ -156,18 +166,31 @@ class GeminiAdapter:
             return CallFailure(C.CONTENT_POLICY, f"finish_reason {finish}{why}", 200)
         content = getattr(candidates[0], "content", None)
         parts = getattr(content, "parts", None) or []
-        text = "".join(getattr(p, "text", None) or "" for p in parts)
+        calls = tuple(
+            ToolCall(
+                id=self._redact(c.id),
+                function=FunctionCall(
+                    name=self._redact(c.function.name),
+                    arguments=self._redact(c.function.arguments),
+                ),
+            )
+            for c in gc.answer_tool_calls(parts)
+        )
         usage = getattr(resp, "usage_metadata", None)
+        finish_reason = _FINISH.get(finish or "STOP", "stop")
         return CallSuccess(
-            text=self._redact(text),
+            text=self._redact(gc.answer_text(parts)),
             model=self._redact(str(getattr(resp, "model_version", None) or model)),
             usage=Usage(
                 prompt_tokens=getattr(usage, "prompt_token_count", None),
                 completion_tokens=getattr(usage, "candidates_token_count", None),
                 total_tokens=getattr(usage, "total_token_count", None),
+                cached_tokens=getattr(usage, "cached_content_token_count", None),
+                reasoning_tokens=getattr(usage, "thoughts_token_count", None),
             ),
-            finish_reason=_FINISH.get(finish or "STOP", "stop"),
+            finish_reason="tool_calls" if calls and finish_reason == "stop" else finish_reason,
             upstream_finish_reason=finish or None,
+            tool_calls=calls,
         )
 
     def classify_error(self, exc: BaseException) -> CallFailure:
@@ -229,3 +252,11 @@ def _details(raw: object) -> list[Any]:
         if isinstance(err, Mapping) and isinstance(err.get("details"), list):
             return list(err["details"])
     return []
+
+
+def _output_cap(limit: int | None, p: RequestParams) -> int | None:
+    """``max_output_tokens``: thinking tokens count against it, so a request that asks for
+    reasoning gets its thinking budget on top of its answer's cap (as on Anthropic)."""
+    if limit is None or p.reasoning_effort is None:
+        return limit
+    return limit + gc.THINKING_BUDGET[p.reasoning_effort]

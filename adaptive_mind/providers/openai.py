@@ -10,20 +10,29 @@ the SDK's aiohttp transport raises it as ``APITimeoutError``); a 200 with ``fini
 not JSON) → UNKNOWN.
 
 Parameters: every one is a ``create()`` keyword of its own (``max_completion_tokens`` is sent
-instead of ``max_tokens`` when both are set; ``response_format`` as is); ``extra["<name>"]`` goes
-in ``extra_body``.
+instead of ``max_tokens`` when both are set; ``response_format``, ``tools``, ``tool_choice``,
+``parallel_tool_calls`` and ``reasoning_effort`` as is); ``extra["<name>"]`` goes in
+``extra_body``. Messages are the canonical shape, which is OpenAI's, sent as they are.
 ``finish_reason`` is already normalised (``function_call`` counts as ``tool_calls``).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import openai
 
-from adaptive_mind.chat import NO_PARAMS, ErrorCategory, FinishReason, RequestParams, Usage
+from adaptive_mind.chat import (
+    NO_PARAMS,
+    ChatMessage,
+    ErrorCategory,
+    FinishReason,
+    FunctionCall,
+    RequestParams,
+    ToolCall,
+    Usage,
+)
 from adaptive_mind.config import ProviderConfig
 from adaptive_mind.providers.base import (
     CallFailure,
@@ -85,7 +94,7 @@ class OpenAIAdapter:
         try:
             resp = await client.chat.completions.create(
                 model=call.model,
-                messages=[{"role": m.role, "content": m.content} for m in call.messages],  # type: ignore[misc]
+                messages=[_message(m) for m in call.messages],  # type: ignore[misc]
                 timeout=call.timeout_s,
                 **extra,
             )
@@ -109,7 +118,16 @@ class OpenAIAdapter:
             if value is not None:
                 out[name] = list(value) if name == "stop" else value
         if p.response_format is not None:  # OpenAI's own shape, sent as is
-            out["response_format"] = copy.deepcopy(dict(p.response_format))
+            out["response_format"] = _plain(p.response_format)
+        if p.tools is not None:
+            out["tools"] = [t.openai() for t in p.tools]
+        choice = p.tool_choice_openai()
+        if choice is not None:
+            out["tool_choice"] = choice
+        if p.parallel_tool_calls is not None:
+            out["parallel_tool_calls"] = p.parallel_tool_calls
+        if p.reasoning_effort is not None:
+            out["reasoning_effort"] = p.reasoning_effort
         body = p.extra.get(self._name)
         if body:
             out["extra_body"] = dict(body)
@@ -130,6 +148,8 @@ class OpenAIAdapter:
             return CallFailure(C.CONTENT_POLICY, f"refusal: {why}", 200)
         usage = getattr(resp, "usage", None)
         upstream = choice.finish_reason if isinstance(choice.finish_reason, str) else None
+        calls = self._tool_calls(getattr(message, "tool_calls", None))
+        finish = _FINISH.get(upstream or "stop", "stop")
         return CallSuccess(
             text=self._redact(message.content or ""),
             model=self._redact(str(getattr(resp, "model", None) or model)),
@@ -137,10 +157,35 @@ class OpenAIAdapter:
                 prompt_tokens=getattr(usage, "prompt_tokens", None),
                 completion_tokens=getattr(usage, "completion_tokens", None),
                 total_tokens=getattr(usage, "total_tokens", None),
+                cached_tokens=_int(getattr(usage, "prompt_tokens_details", None), "cached_tokens"),
+                reasoning_tokens=_int(
+                    getattr(usage, "completion_tokens_details", None), "reasoning_tokens"
+                ),
             ),
-            finish_reason=_FINISH.get(upstream or "stop", "stop"),
+            finish_reason="tool_calls" if calls and finish == "stop" else finish,
             upstream_finish_reason=upstream,
+            tool_calls=calls,
         )
+
+    def _tool_calls(self, raw: Any) -> tuple[ToolCall, ...]:
+        """The function calls of an answer (redacted), OpenAI's own shape."""
+        out: list[ToolCall] = []
+        for c in raw or ():
+            fn = getattr(c, "function", None)
+            name = getattr(fn, "name", None)
+            if not isinstance(name, str):
+                continue  # a custom (non-function) tool call: not part of the canonical shape
+            arguments = getattr(fn, "arguments", None)
+            out.append(
+                ToolCall(
+                    id=self._redact(str(getattr(c, "id", "") or "")),
+                    function=FunctionCall(
+                        name=self._redact(name),
+                        arguments=self._redact(arguments if isinstance(arguments, str) else "{}"),
+                    ),
+                )
+            )
+        return tuple(out)
 
     def classify_error(self, exc: BaseException) -> CallFailure:
         """Map an exception raised by the SDK to a category."""
@@ -170,3 +215,25 @@ class OpenAIAdapter:
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.close()
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    """A message as OpenAI takes it (the canonical shape is OpenAI's own)."""
+    if isinstance(m.content, str) and m.name is None and m.role != "tool":
+        return {"role": m.role, "content": m.content}  # the common case, without a dump
+    out: dict[str, Any] = _plain(m.model_dump(exclude_none=True))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (from tuples and read-only mappings) for the SDK."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _int(obj: Any, name: str) -> int | None:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, int) else None

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from adaptive_mind.chat import ErrorCategory, Usage
+from adaptive_mind.chat import ErrorCategory, FunctionCall, ToolCall, Usage
 from adaptive_mind.config import ProviderConfig, ScriptRule
 from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
 from adaptive_mind.providers.base import category_for_status as _status_category
@@ -29,8 +29,20 @@ _NAMED: dict[str, tuple[ErrorCategory, int | None, str]] = {
 def _last_user(call: CallRequest) -> str:
     for m in reversed(call.messages):
         if m.role == "user":
-            return m.content
+            return m.text
     return ""
+
+
+def _tool_call(call: CallRequest, n: int) -> tuple[ToolCall, ...] | None:
+    """The answer of a model that calls a tool when it is offered tools and the last turn is the
+    user's (as the chaos server answers): one call to the forced tool, else the first, with
+    schema-valid placeholder arguments."""
+    p = call.params
+    if not p.tools or p.tool_choice == "none" or call.messages[-1].role != "user":
+        return None
+    tool = next((t for t in p.tools if t.name == p.tool_choice_name), p.tools[0])
+    arguments = json.dumps(placeholder(tool.schema()))
+    return (ToolCall(id=f"call_{n}", function=FunctionCall(name=tool.name, arguments=arguments)),)
 
 
 @dataclass(slots=True)
@@ -46,7 +58,6 @@ class ScriptedAdapter:
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self._name = name
         self._latency_s = config.latency_ms / 1000.0
-        self._text = config.text
         ids = config.key_ids(name)
         self._secret_of = {
             kid: k.secret.get_secret_value() for kid, k in zip(ids, config.api_keys, strict=True)
@@ -59,6 +70,10 @@ class ScriptedAdapter:
         """Calls received (for tests and drills)."""
         self.calls_by_key: Counter[str] = Counter()
         """Calls received per key id."""
+        self.last_call: CallRequest | None = None
+        """The last call received (for tests)."""
+        self.text = config.text
+        """The text of a successful answer (None: a default naming provider and model)."""
 
     def _match(self, call: CallRequest) -> ScriptRule | None:
         secret = self._secret_of.get(call.key_id)
@@ -79,6 +94,7 @@ class ScriptedAdapter:
     async def complete(self, call: CallRequest) -> CallResult:
         self.calls += 1
         self.calls_by_key[call.key_id] += 1
+        self.last_call = call
         rule = self._match(call)
         latency = self._latency_s
         if rule is not None and rule.latency_ms is not None:
@@ -86,11 +102,16 @@ class ScriptedAdapter:
         if latency > 0:
             await asyncio.sleep(latency)
         if rule is None or rule.fail is None:
-            text = (rule.text if rule is not None else None) or self._text
+            text = (rule.text if rule is not None else None) or self.text
+            called = _tool_call(call, self.calls) if text is None else None
+            if called is not None:
+                words = sum(len(m.text.split()) for m in call.messages)
+                usage = Usage(prompt_tokens=words, completion_tokens=1, total_tokens=words + 1)
+                return CallSuccess("", call.model, usage, "tool_calls", "tool_calls", None, called)
             if text is None and call.params.json_mode is not None:
                 text = json.dumps(placeholder(call.params.json_schema))  # a JSON request
             text = text or f"ok from {self._name}/{call.model}"
-            words = sum(len(m.content.split()) for m in call.messages)
+            words = sum(len(m.text.split()) for m in call.messages)
             usage = Usage(
                 prompt_tokens=words,
                 completion_tokens=len(text.split()),

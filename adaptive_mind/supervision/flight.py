@@ -11,8 +11,10 @@ from adaptive_mind.errors import (
     AllProvidersFailedError,
     BadRequestError,
     ContentPolicyError,
+    InvalidOutputError,
 )
 from adaptive_mind.messages import Complete, ExhaustedReason, ProviderExhausted, RequestSpec
+from adaptive_mind.messages.provider import SKIP_REASONS
 
 KEY_FAILURES = (ErrorCategory.KEY_FATAL,)
 """Failures that keep a key out of the rest of the request (the pool disables it anyway)."""
@@ -133,9 +135,16 @@ class Flight:
         harmless = (ExhaustedReason.REFUSED, ExhaustedReason.CIRCUIT_OPEN, ExhaustedReason.DOWN)
         if self.refusals and all(e.reason in harmless for e in self.exhausted):
             return ContentPolicyError(request_id=rid, attempts=self.attempts, reasons=self.refusals)
-        return AllProvidersFailedError(
+        invalid = [e for e in self.exhausted if e.reason is ExhaustedReason.INVALID_OUTPUT]
+        error = AllProvidersFailedError
+        if invalid and all(
+            e.reason is ExhaustedReason.INVALID_OUTPUT or e.reason in SKIP_REASONS
+            for e in self.exhausted
+        ):
+            error = InvalidOutputError
+        return error(
             request_id=rid,
             attempts=self.attempts,
-            skipped=self.skipped,
+            skipped=[(p, "unsupported") for p in self.msg.request.unsupported] + self.skipped,
             until={p: self.wall(t) for p, t in self.until.items()},
         )

@@ -9,6 +9,15 @@ its instructions: the system message holds only the configured instruction and f
 user message holds only fenced data blocks, the refusal's text and the refused message. Each
 request draws a fresh random fence token (16 hex digits, drawn again if it occurs in the data),
 so no data can write the closing fence and step out of its block.
+
+Multi-part and tool conversations: only the *text* of the last ``user`` turn is rewritten. A string
+``content`` is replaced by the rewrite; a tuple of parts sends its text parts (joined with a
+newline) and gets back one text part in the place of the first one, every image part kept where it
+was (the other text parts are folded into the rewrite); the turn's ``name`` is kept. No turn is
+added or dropped; ``tool`` turns and assistant ``tool_calls`` are never touched, and
+:func:`run_rewrite` refuses (RewriteFailed) any rewriter's result that changes them. A last user
+turn without text (content None, or only image parts) cannot be rewritten: RewriteFailed, before
+any request is made.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from adaptive_mind.chat import ChatMessage, Completion
+from adaptive_mind.chat import ChatMessage, Completion, ContentPart, TextPart
 
 DEFAULT_INSTRUCTION = (
     "You rewrite a user's message that an AI assistant declined on content-policy grounds. "
@@ -114,9 +123,54 @@ async def run_rewrite(
         raise
     except Exception as exc:  # the rewriter's own request failed (refused, down, deadline)
         raise RewriteFailed(f"{type(exc).__name__}: {getattr(exc, 'message', '')}".strip()) from exc
-    if not out or not any(m.role == "user" and m.content.strip() for m in out):
+    if not out or not any(m.role == "user" and m.text.strip() for m in out):
         raise RewriteFailed("the rewriter returned no usable user message")
+    if _tool_turns(out) != _tool_turns(messages):
+        raise RewriteFailed("the rewriter changed the conversation's tool calls or tool turns")
     return out
+
+
+def _tool_turns(messages: Sequence[ChatMessage]) -> list[object]:
+    """The conversation's tool structure, in order: each ``tool`` turn whole, and the
+    ``tool_calls`` of each assistant turn that made some."""
+    return [
+        m if m.role == "tool" else m.tool_calls
+        for m in messages
+        if m.role == "tool" or m.tool_calls
+    ]
+
+
+def rewritable_text(message: ChatMessage) -> str:
+    """The text of ``message`` the rewriter rewrites: a string content, or its text parts joined
+    with a newline; RewriteFailed when it has none (content None, or parts without a text part).
+    Blank text is still text: it is sent, as a blank string always was."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    texts = [] if content is None else [p.text for p in content if isinstance(p, TextPart)]
+    if not texts:
+        raise RewriteFailed("the last user message has no text to rewrite")
+    return "\n".join(texts)
+
+
+def with_text(message: ChatMessage, text: str) -> ChatMessage:
+    """``message`` with its text replaced by ``text``: a string content becomes ``text``; in a
+    tuple of parts the first text part becomes ``text``, other text parts go, image parts stay in
+    place. Every other field (``name``) is kept."""
+    content = message.content
+    if content is None or isinstance(content, str):
+        return message.model_copy(update={"content": text})
+    parts: list[ContentPart] = []
+    placed = False
+    for p in content:
+        if not isinstance(p, TextPart):
+            parts.append(p)
+        elif not placed:
+            parts.append(TextPart(text=text))
+            placed = True
+    if not placed:
+        parts.insert(0, TextPart(text=text))
+    return message.model_copy(update={"content": tuple(parts)})
 
 
 def _last_user_index(messages: Sequence[ChatMessage]) -> int:
@@ -145,6 +199,7 @@ class LLMRewriter:
         if self._complete is None:
             raise RewriteFailed("LLMRewriter is not bound to a system")
         i = _last_user_index(messages)
+        message = rewritable_text(messages[i])
         ctx = CURRENT.get()
         kwargs: Mapping[str, Any] = {
             "providers": [self.provider],
@@ -152,9 +207,9 @@ class LLMRewriter:
             "parent_request_id": ctx.parent_request_id if ctx else None,
             "deadline_s": ctx.deadline_s if ctx else None,
         }
-        prompt = rewrite_prompt(self.instruction, messages[i].content, refusal)
+        prompt = rewrite_prompt(self.instruction, message, refusal)
         reply = await self._complete(list(prompt.messages), **kwargs)
         text = reply.text.strip()
         if not text:
             raise RewriteFailed("the rewriter answered with empty text")
-        return (*messages[:i], ChatMessage(role="user", content=text), *messages[i + 1 :])
+        return (*messages[:i], with_text(messages[i], text), *messages[i + 1 :])

@@ -135,6 +135,8 @@ class Supervisor(BaseActor):
             return  # answered already (e.g. failed when a previous Supervisor crashed)
         flight = Flight(msg)
         rid = flight.request_id
+        for name, why in msg.request.unsupported.items():
+            flight.note("provider.skipped", provider=name, reason="unsupported", detail=why)
         self._flights[rid] = flight
         heapq.heappush(self._deadlines, (msg.request.deadline.at, rid))
         self._advance(flight)
@@ -205,6 +207,7 @@ class Supervisor(BaseActor):
             finish_reason=msg.finish_reason,
             upstream_finish_reason=msg.upstream_finish_reason,
             parsed=msg.parsed,
+            tool_calls=msg.tool_calls,
         )
         self._finish(flight, completion)
 
@@ -584,7 +587,7 @@ class Supervisor(BaseActor):
         }
         if isinstance(result, Completion):
             payload.update(provider=result.provider, model=result.model, key_id=result.key_id)
-            payload["usage"] = result.usage.model_dump()
+            payload["usage"] = result.usage.model_dump(exclude_none=True)
             payload["finish_reason"] = result.finish_reason
         else:
             payload["error"] = type(result).__name__

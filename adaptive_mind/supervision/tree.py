@@ -184,6 +184,7 @@ class ActorTree:
                 clock,
                 bus,
                 wiring=w,
+                capabilities_of=pcfg.capabilities_of,
             )
 
         self._add(f"provider:{name}", "provider", start_provider, provider=name)

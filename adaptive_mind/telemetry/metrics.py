@@ -24,7 +24,8 @@ KEY_VALUES = {
     topics.KEY_EJECTED: 4,
 }
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-TOKEN_TYPES = ("prompt", "completion")
+TOKEN_TYPES = ("prompt", "completion", "cached", "reasoning")
+"""``cached`` and ``reasoning`` are parts of ``prompt`` and ``completion``, where reported."""
 
 
 class LiveGauges:
