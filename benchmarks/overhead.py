@@ -30,15 +30,64 @@ def config(latency_ms: float) -> dict:
     }
 
 
-async def run(system: am.ActorSystem, n: int, concurrency: int) -> tuple[float, list[float]]:
+PLAIN: dict = {"messages": [{"role": "user", "content": "benchmark"}]}
+
+
+def _tool(name: str, props: dict) -> dict:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name.replace('_', ' ')} for the assistant",
+            "parameters": {"type": "object", "properties": props, "required": list(props)},
+        },
+    }
+
+
+def _call(cid: str, name: str, args: str) -> dict:
+    return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+REALISTIC: dict = {
+    "messages": [
+        {"role": "system", "content": "You are a travel assistant. Answer briefly. " * 8},
+        {"role": "user", "content": "What is the weather in Lisbon, and find me a hotel there."},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [_call("call_a1", "get_weather", '{"city": "Lisbon", "days": 2}')],
+        },
+        {"role": "tool", "tool_call_id": "call_a1", "content": '{"forecast": "sunny", "c": 24}'},
+        {"role": "assistant", "content": "It is sunny, 24 °C. Looking for hotels now."},
+        {"role": "user", "content": "Something under 150 euros near the river, please."},
+    ],
+    "tools": [
+        _tool("get_weather", {"city": {"type": "string"}, "days": {"type": "integer"}}),
+        _tool(
+            "find_hotel",
+            {
+                "city": {"type": "string"},
+                "max_price": {"type": "number"},
+                "area": {"type": "string", "enum": ["center", "river", "airport"]},
+            },
+        ),
+    ],
+    "temperature": 0.2,
+    "max_tokens": 512,
+}
+"""A realistic request: system prompt, two tools, six turns with a tool round."""
+
+
+async def run(
+    system: am.ActorSystem, n: int, concurrency: int, request: dict = PLAIN
+) -> tuple[float, list[float]]:
     sem = asyncio.Semaphore(concurrency)
     lat: list[float] = []
-    msgs = [{"role": "user", "content": "benchmark"}]
 
     async def one() -> None:
         async with sem:
             t = time.perf_counter()
-            await system.acomplete(msgs)
+            await system.acomplete(**request)
             lat.append((time.perf_counter() - t) * 1000)
 
     t0 = time.perf_counter()
@@ -51,10 +100,42 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def cpu_per_request(request: dict, n: int, rounds: int = 3) -> float:
+    """CPU µs per request at concurrency 50 on a zero-latency scripted provider (best of
+    ``rounds``, each on a fresh system after a warm-up)."""
+    best = float("inf")
+    for _ in range(rounds):
+        with am.ActorSystem.start(config(0)) as system:
+            asyncio.run(run(system, 200, 50, request))
+            c0 = time.process_time()
+            asyncio.run(run(system, n, 50, request))
+            best = min(best, (time.process_time() - c0) / n * 1e6)
+    return best
+
+
+def realistic(n: int) -> None:
+    """Per-request CPU of a realistic request (system prompt, two tools, six turns with a tool
+    round, two parameters) beside a one-line request, alternating, in one run."""
+    plain = cpu_per_request(PLAIN, n)
+    real = cpu_per_request(REALISTIC, n)
+    print(f"{'request':>10} {'cpu µs/req':>11}")
+    print(f"{'one line':>10} {plain:>11.0f}")
+    print(f"{'realistic':>10} {real:>11.0f}")
+    print(f"realistic / one line: {real / plain:.3f} (target ≤ 1.10)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="compare a realistic request (tools, 6 turns) with a one-line one",
+    )
     args = ap.parse_args()
+    if args.realistic:
+        realistic(args.requests)
+        return
     print(
         f"{'latency':>8} {'conc':>5} {'req/s':>9} {'ideal':>9} {'p50 ms':>8} {'p99 ms':>8}"
         f" {'overhead p50 ms':>16} {'cpu µs/req':>11}"
