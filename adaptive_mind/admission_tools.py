@@ -25,6 +25,10 @@ MAX_TOOLS = 128
 _TOOL_CHOICES = ("auto", "none", "required")
 _CACHE_SIZE = 256
 _tools_cache: OrderedDict[str, tuple[ToolSpec, ...]] = OrderedDict()
+_last_tools: tuple[int, Any, tuple[ToolSpec, ...]] | None = None
+"""The last tool list validated: its ``id``, a private copy, and its specs. An application that
+sends one module-level tool list with every request is served by an identity and equality check
+(no JSON encoding); a list that changed in place fails the equality check."""
 _schema_cache: OrderedDict[str, None] = OrderedDict()
 
 
@@ -81,10 +85,15 @@ def validate_tools(value: object) -> tuple[ToolSpec, ...] | None:
         raise BadRequestError("tools: must not be empty (leave it out instead)")
     if len(value) > MAX_TOOLS:
         raise BadRequestError(f"tools: at most {MAX_TOOLS} tools")
+    global _last_tools
+    last = _last_tools
+    if last is not None and last[0] == id(value) and last[1] == value:
+        return last[2]
     key = json_text(value, "tools")
     cached = _tools_cache.get(key)
     if cached is not None:
         _tools_cache.move_to_end(key)
+        _last_tools = (id(value), json.loads(key), cached)
         return cached
     specs: list[ToolSpec] = []
     names: set[str] = set()
@@ -92,6 +101,7 @@ def validate_tools(value: object) -> tuple[ToolSpec, ...] | None:
         specs.append(_tool(tool, f"tools[{i}]", names))
     out = tuple(specs)
     _remember(_tools_cache, key, out)
+    _last_tools = (id(value), json.loads(key), out)
     return out
 
 

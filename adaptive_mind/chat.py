@@ -180,7 +180,7 @@ class ToolSpec:
         when None), safe to hand to an SDK."""
         if self.parameters is None:
             return {"type": "object", "properties": {}}
-        out: dict[str, Any] = copy.deepcopy(_thaw(self.parameters))
+        out: dict[str, Any] = _thaw(self.parameters)  # builds every container afresh
         return out
 
     def openai(self) -> dict[str, Any]:

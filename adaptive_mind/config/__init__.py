@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import (
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -149,6 +150,8 @@ class ProviderConfig(Frozen):
     """What this provider supports, on top of its kind's defaults."""
     model_capabilities: dict[str, CapabilitiesConfig] = Field(default_factory=dict)
     """Per model (a name from ``models``), on top of ``capabilities``."""
+    _capabilities: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+    """``capabilities_of`` results (the config is frozen, so they never change)."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -186,9 +189,15 @@ class ProviderConfig(Frozen):
     def capabilities_of(self, model: str) -> frozenset[str]:
         """What ``model`` supports: its kind's defaults, then ``capabilities``, then
         ``model_capabilities[model]``."""
+        known = self._capabilities.get(model)
+        if known is not None:
+            return known
         caps = self.capabilities.apply(KIND_CAPABILITIES[self.kind])
         override = self.model_capabilities.get(model)
-        return caps if override is None else override.apply(caps)
+        caps = caps if override is None else override.apply(caps)
+        if len(self._capabilities) < 1024:  # models named per request are not bounded
+            self._capabilities[model] = caps
+        return caps
 
     def key_ids(self, provider: str) -> tuple[str, ...]:
         """Key ids in configured order: the configured ``id``, else ``<provider>#<n>``."""

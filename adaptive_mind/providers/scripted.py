@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from adaptive_mind.chat import ErrorCategory, FunctionCall, ToolCall, Usage
+from adaptive_mind.chat import ErrorCategory, FunctionCall, ToolCall, ToolSpec, Usage
 from adaptive_mind.config import ProviderConfig, ScriptRule
 from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
 from adaptive_mind.providers.base import category_for_status as _status_category
@@ -41,8 +41,20 @@ def _tool_call(call: CallRequest, n: int) -> tuple[ToolCall, ...] | None:
     if not p.tools or p.tool_choice == "none" or call.messages[-1].role != "user":
         return None
     tool = next((t for t in p.tools if t.name == p.tool_choice_name), p.tools[0])
-    arguments = json.dumps(placeholder(tool.schema()))
-    return (ToolCall(id=f"call_{n}", function=FunctionCall(name=tool.name, arguments=arguments)),)
+    cached = _arguments.get(id(tool))
+    if cached is not None and cached[0] is tool:
+        arguments = cached[1]
+    else:
+        if len(_arguments) > 256:
+            _arguments.clear()
+        arguments = json.dumps(placeholder(tool.schema()))
+        _arguments[id(tool)] = (tool, arguments)
+    function = FunctionCall.model_construct(name=tool.name, arguments=arguments)
+    return (ToolCall.model_construct(id=f"call_{n}", type="function", function=function),)
+
+
+_arguments: dict[int, tuple[ToolSpec, str]] = {}
+"""Placeholder arguments per tool (validated tool specs are shared, so this is a cache hit)."""
 
 
 @dataclass(slots=True)
