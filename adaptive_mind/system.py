@@ -247,7 +247,7 @@ class ActorSystem:
 
     def _start_supervisor(self) -> pykka.ActorRef[Any]:
         assert self._tree is not None
-        wiring = Wiring("supervisor", self._supervisor, self._supervisor_crashed)
+        wiring = Wiring("supervisor", self._supervisor, self._supervisor_crashed, self._io.loop)
         return Supervisor.start(self._tree, self._bus, self._rewriter, wiring)
 
     def _supervisor_crashed(self, report: ChildFailed) -> None:

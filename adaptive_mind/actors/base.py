@@ -1,7 +1,9 @@
-"""The common shell of every actor: a named thread, strict dispatch, crash reporting, chaos."""
+"""The common shell of every actor: strict dispatch, crash reporting, chaos; on a named thread
+(:class:`BaseActor`) or on the system's I/O loop (:class:`LoopBaseActor`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -12,6 +14,7 @@ from typing import Any
 
 import pykka
 
+from adaptive_mind.actors.loop_actor import LoopActor
 from adaptive_mind.messages import ChildFailed, Crash, Ping
 from adaptive_mind.messages.address import Address
 
@@ -23,30 +26,32 @@ CrashReporter = Callable[[ChildFailed], None]
 
 @dataclass(frozen=True, slots=True)
 class Wiring:
-    """How an actor is supervised: its name, its stable address and whom to tell if it dies."""
+    """How an actor is supervised: its name, its stable address and whom to tell if it dies,
+    and (for a loop actor) the event loop it runs on."""
 
     name: str
     address: Address | None = None
     on_crash: CrashReporter | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class ChaosCrash(RuntimeError):
     """Raised inside an actor on purpose by ``system.chaos.crash``."""
 
 
-class BaseActor(pykka.ThreadingActor):
-    """A pykka actor that dispatches on message type and treats unknown messages as bugs.
+class Behaviour:
+    """What every actor of the runtime does, whatever it runs on: it dispatches on message type
+    and treats unknown messages as bugs.
 
-    Lifecycle hooks (pykka runs them on the actor's own thread):
-
-    - ``on_start`` names the thread (``KeyPoolActor-openai``) so thread dumps are readable.
-    - ``on_failure`` runs when a handler raised (the actor is stopping): it collects the mail
-      still in the inbox (pykka would drop it) and reports a :class:`ChildFailed` with a
-      :meth:`snapshot` of its state, so a replacement can take over. It never raises.
+    ``on_failure`` runs when a handler raised (the actor is stopping): it collects the mail
+    still in the inbox (pykka would drop it) and reports a :class:`ChildFailed` with a
+    :meth:`snapshot` of its state, so a replacement can take over. It never raises.
     """
 
-    def __init__(self, label: str, wiring: Wiring | None = None) -> None:
-        super().__init__()
+    actor_ref: Any
+    actor_inbox: Any
+
+    def _behave(self, label: str, wiring: Wiring | None) -> None:
         self.label = label
         self.name = wiring.name if wiring is not None else label
         self._address = wiring.address if wiring is not None else None
@@ -62,9 +67,6 @@ class BaseActor(pykka.ThreadingActor):
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         raise NotImplementedError
-
-    def on_start(self) -> None:
-        threading.current_thread().name = f"{type(self).__name__}-{self.label}"
 
     def on_receive(self, message: Any) -> Any:
         handler = self._dispatch.get(type(message))
@@ -88,7 +90,7 @@ class BaseActor(pykka.ThreadingActor):
         leftovers: list[Any] = []
         while True:
             try:
-                envelope = self.actor_inbox.get_nowait()  # type: ignore[attr-defined]
+                envelope = self.actor_inbox.get_nowait()
             except queue.Empty:
                 break
             if envelope.reply_to is not None:
@@ -121,3 +123,25 @@ class BaseActor(pykka.ThreadingActor):
         except pykka.ActorDeadError:
             return False
         return True
+
+
+class BaseActor(Behaviour, pykka.ThreadingActor):
+    """An actor on a thread of its own, named for thread dumps (``LedgerActor-ledger``): for
+    actors that do disk I/O or run user callbacks (the ledger, telemetry)."""
+
+    def __init__(self, label: str, wiring: Wiring | None = None) -> None:
+        pykka.ThreadingActor.__init__(self)
+        self._behave(label, wiring)
+
+    def on_start(self) -> None:
+        threading.current_thread().name = f"{type(self).__name__}-{self.label}"
+
+
+class LoopBaseActor(Behaviour, LoopActor):
+    """An actor whose mailbox drains on the event loop its wiring names (the system's I/O loop):
+    the request path's actors (Supervisor, providers, breakers, key pools), so a request does
+    not cross a thread per hop. Its handlers must never block."""
+
+    def __init__(self, label: str, wiring: Wiring | None = None) -> None:
+        LoopActor.__init__(self, wiring.loop if wiring is not None else None)
+        self._behave(label, wiring)

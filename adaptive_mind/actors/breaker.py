@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_mind.actors.base import BaseActor, Wiring
+from adaptive_mind.actors.base import LoopBaseActor, Wiring
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import BreakerConfig, RetryConfig
 from adaptive_mind.core.breaker import Breaker, Transition, verdict_for
@@ -23,7 +23,7 @@ from adaptive_mind.messages import (
 from adaptive_mind.telemetry.events import EventSink, breaker_event
 
 
-class CircuitBreakerActor(BaseActor):
+class CircuitBreakerActor(LoopBaseActor):
     """Grants permits and records outcomes; never sees prompts or keys."""
 
     def __init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_mind.actors.base import BaseActor, Wiring
+from adaptive_mind.actors.base import LoopBaseActor, Wiring
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 from adaptive_mind.core.key_pool import KeyPool, Lease
@@ -22,7 +22,7 @@ from adaptive_mind.messages import (
 from adaptive_mind.telemetry.events import EventSink, key_event
 
 
-class KeyPoolActor(BaseActor):
+class KeyPoolActor(LoopBaseActor):
     """Leases keys and records their health; never sees prompts or secrets."""
 
     def __init__(

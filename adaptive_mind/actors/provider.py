@@ -22,7 +22,7 @@ from typing import Any
 
 import pykka
 
-from adaptive_mind.actors.base import BaseActor, Wiring
+from adaptive_mind.actors.base import LoopBaseActor, Wiring
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.chat import Attempt, ErrorCategory, RequestParams
 from adaptive_mind.clock import Clock
@@ -133,7 +133,7 @@ class _Walk:
     failure: CallFailure | None = None
 
 
-class ProviderActor(BaseActor):
+class ProviderActor(LoopBaseActor):
     """One provider: the adapter, its models, and the Model -> Key walk of each request."""
 
     def __init__(

@@ -22,7 +22,7 @@ from typing import Any
 
 import pykka
 
-from adaptive_mind.actors.base import BaseActor, Wiring
+from adaptive_mind.actors.base import LoopBaseActor, Wiring
 from adaptive_mind.chat import ChatMessage, Completion
 from adaptive_mind.core.retry import full_jitter
 from adaptive_mind.errors import (
@@ -85,7 +85,7 @@ class CountInFlight:
     """Ask for the number of in-flight requests."""
 
 
-class Supervisor(BaseActor):
+class Supervisor(LoopBaseActor):
     """Coordinates failover across provider actors."""
 
     def __init__(

@@ -72,7 +72,7 @@ class ActorTree:
         self._crash_cv = threading.Condition()
 
     def _wiring(self, name: str, cell: ActorCell) -> Wiring:
-        return Wiring(name=name, address=cell, on_crash=self._crashed)
+        return Wiring(name=name, address=cell, on_crash=self._crashed, loop=self.io.loop)
 
     def _crashed(self, report: ChildFailed) -> None:
         """Keep the report until the Supervisor handles it: a crash that reaches a stopping
