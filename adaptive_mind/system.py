@@ -14,7 +14,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
@@ -89,6 +89,33 @@ def _params(*values: object) -> dict[str, Any] | None:
     return {n: v for n, v in zip(names, values, strict=True) if v is not None}
 
 
+class AsyncStart:
+    """What :meth:`ActorSystem.astart` returns: ``async with`` it, or ``await`` it."""
+
+    def __init__(self, boot: Callable[[asyncio.AbstractEventLoop], ActorSystem]) -> None:
+        self._boot = boot
+        self._system: ActorSystem | None = None
+
+    def __await__(self) -> Generator[Any, None, ActorSystem]:
+        return self._start().__await__()
+
+    async def _start(self) -> ActorSystem:
+        self._system = self._boot(asyncio.get_running_loop())
+        return self._system
+
+    async def __aenter__(self) -> ActorSystem:
+        return await self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._system is not None:
+            await self._system.astop()
+
+
 @dataclass(frozen=True, slots=True)
 class _Admitted:
     """Wraps a reply channel: the first answer is delivered and frees the admission slot."""
@@ -115,6 +142,7 @@ class ActorSystem:
         ledger_store: LedgerStore | None = None,
         rewriter: PromptRewriter | None = None,
         metrics_registry: Any = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -122,7 +150,9 @@ class ActorSystem:
         self._requests: dict[str, _Admitted] = {}
         self._accepting = False
         self._stopped = False
-        self._io = IoLoop()
+        self._io = IoLoop(loop=loop)
+        self._loop_thread: int | None = None
+        """The caller's loop thread (``astart``), else None."""
         self._bus = EventBus(config.telemetry.buffer_size)
         self._ledger_store = ledger_store
         self._rewriter = rewriter
@@ -165,19 +195,56 @@ class ActorSystem:
             ConfigError: the configuration is invalid.
             ValueError: ``metrics_registry`` already holds this runtime's series.
         """
+        return cls._started(config, clock, ledger_store, rewriter, metrics_registry, None)
+
+    @classmethod
+    def _started(
+        cls,
+        config: RuntimeConfig | Mapping[str, Any],
+        clock: Clock | None,
+        ledger_store: LedgerStore | None,
+        rewriter: PromptRewriter | None,
+        metrics_registry: Any,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> ActorSystem:
         if not isinstance(config, RuntimeConfig):
             config = RuntimeConfig.model_validate(config)
         lcfg = config.ledger
         if lcfg.enabled and ledger_store is None:  # an unwritable path fails here, not later
             key = lcfg.hash_key.get_secret_value().encode() if lcfg.hash_key else None
             check_ledger_path(lcfg.path, key)
-        system = cls(config, clock or MonotonicClock(), ledger_store, rewriter, metrics_registry)
+        system = cls(
+            config, clock or MonotonicClock(), ledger_store, rewriter, metrics_registry, loop
+        )
         try:
             system._boot()
         except BaseException:
-            system.stop()
+            system._stop()
             raise
         return system
+
+    @classmethod
+    def astart(
+        cls,
+        config: RuntimeConfig | Mapping[str, Any],
+        *,
+        clock: Clock | None = None,
+        ledger_store: LedgerStore | None = None,
+        rewriter: PromptRewriter | None = None,
+        metrics_registry: Any = None,
+    ) -> AsyncStart:
+        """Start on the running event loop: ``async with ActorSystem.astart(config) as system:``
+        (or ``system = await ActorSystem.astart(config)`` and later ``await system.astop()``).
+
+        The request-path actors (Supervisor, providers, breakers, key pools) and the SDK calls
+        run on the caller's loop, so an ``acomplete`` crosses no thread; the ledger and
+        telemetry keep their threads. The same arguments as :meth:`start`. On such a system,
+        call ``acomplete`` and ``astop`` from the loop; the blocking ``complete`` and ``stop``
+        would wait for the loop they block, so they raise ``RuntimeError`` there.
+        """
+        return AsyncStart(
+            lambda loop: cls._started(config, clock, ledger_store, rewriter, metrics_registry, loop)
+        )
 
     def _sinks(self) -> list[Sink]:
         tcfg = self.config.telemetry
@@ -202,6 +269,7 @@ class ActorSystem:
         return sinks
 
     def _boot(self) -> None:
+        self._loop_thread = threading.get_ident() if self._io.external else None
         self._io.start()
         supervisor = self._supervisor
         tree = ActorTree(
@@ -316,9 +384,26 @@ class ActorSystem:
         before they are failed with :class:`SystemStoppedError`.
 
         Raises:
-            RuntimeError: called from a subscriber callback (see :meth:`subscribe`).
+            RuntimeError: called from a subscriber callback (see :meth:`subscribe`), or on the
+                loop of a system started with :meth:`astart` (use ``await astop()``).
         """
         self._not_from_subscriber("stop")
+        self._not_on_own_loop("stop", "astop")
+        self._stop(timeout_s)
+
+    async def astop(self, timeout_s: float = 0.0) -> None:
+        """:meth:`stop` without blocking the running loop (it runs on a worker thread while the
+        loop keeps serving the actors that stop)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._stop, timeout_s)
+
+    def _not_on_own_loop(self, method: str, instead: str) -> None:
+        if self._io.external and threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                f"ActorSystem.{method}() blocks, and this system runs on this thread's event "
+                f"loop (astart): use await system.{instead}()"
+            )
+
+    def _stop(self, timeout_s: float = 0.0) -> None:
         with self._cv:
             if self._stopped:
                 return
@@ -570,6 +655,7 @@ class ActorSystem:
     ) -> Completion:
         """The synchronous facade of :meth:`acomplete` (blocks the calling thread)."""
         self._not_from_subscriber("complete")
+        self._not_on_own_loop("complete", "acomplete")
         params = _params(
             temperature, top_p, max_tokens, max_completion_tokens, stop, seed,
             presence_penalty, frequency_penalty, user, response_format, tools, tool_choice,

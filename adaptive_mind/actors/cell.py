@@ -16,6 +16,8 @@ from typing import Any
 
 import pykka
 
+from adaptive_mind.actors.loop_actor import ask_inline
+
 
 class CellState(StrEnum):
     """An actor's lifecycle as ``system.actors()`` reports it."""
@@ -70,7 +72,8 @@ class ActorCell:
         current.tell(message)
 
     def ask(self, message: Any, timeout: float) -> Any:
-        """Ask the current actor, waiting out a restart (facade and tests only: it blocks).
+        """Ask the current actor, waiting out a restart (facade and tests only: it blocks; on a
+        loop actor's own loop thread it is answered inline).
 
         Raises:
             pykka.ActorDeadError: the actor is down.
@@ -83,6 +86,9 @@ class ActorCell:
                 raise pykka.ActorDeadError(f"{self.name} is down")
             if ref is not None:
                 try:
+                    done, answer = ask_inline(ref, message)
+                    if done:
+                        return answer
                     return ref.ask(message, timeout=max(0.001, deadline - time.monotonic()))
                 except pykka.ActorDeadError:
                     pass  # it crashed: wait for its replacement

@@ -1,4 +1,5 @@
-"""The system's I/O loop: one asyncio event loop on a thread owned by the ActorSystem.
+"""The system's I/O loop: one asyncio event loop, on a thread owned by the ActorSystem
+(``ActorSystem.start``) or the caller's own running loop (``ActorSystem.astart``).
 
 Actors never wait on network I/O: they start a coroutine here with :meth:`IoLoop.submit` and get
 the completion back as a message.
@@ -17,18 +18,32 @@ T = TypeVar("T")
 
 
 class IoLoop:
-    """An asyncio loop running on its own (named) thread."""
+    """An asyncio loop running on its own (named) thread, or (``loop`` given) a loop someone
+    else runs: then :meth:`start` starts no thread and :meth:`stop` only cancels what was
+    submitted here and stops the timers, leaving the loop to its owner."""
 
-    def __init__(self, name: str = "adaptive-mind-io") -> None:
-        self._loop = asyncio.new_event_loop()
+    def __init__(
+        self, name: str = "adaptive-mind-io", loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self._external = loop is not None
+        self._loop = loop if loop is not None else asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = threading.Event()
+        self._stopped = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
+    @property
+    def external(self) -> bool:
+        """The loop belongs to the caller (``astart``)."""
+        return self._external
+
     def start(self) -> None:
+        if self._external:
+            return
         self._thread.start()
         self._started.wait()
 
@@ -39,7 +54,11 @@ class IoLoop:
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coro`` on the loop from any thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        if self._external:  # stop() cancels what is still running on the caller's loop
+            self._pending.add(fut)
+            fut.add_done_callback(self._pending.discard)
+        return fut
 
     def call_soon(self, fn: Callable[..., object], *args: object) -> None:
         """Run ``fn(*args)`` on the loop thread (thread-safe)."""
@@ -50,6 +69,8 @@ class IoLoop:
         """Call ``fn`` every ``interval_s`` seconds on the loop until it stops."""
 
         def tick() -> None:
+            if self._stopped:
+                return
             try:
                 fn()
             finally:
@@ -58,7 +79,13 @@ class IoLoop:
         self.call_soon(lambda: self._loop.call_later(interval_s, tick))
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Cancel every task, stop the loop and join its thread. Idempotent."""
+        """Cancel every task, stop the loop and join its thread. Idempotent. On the caller's
+        loop: cancel what was submitted here and stop the timers only."""
+        self._stopped = True
+        if self._external:
+            for fut in list(self._pending):
+                fut.cancel()
+            return
         if not self._thread.is_alive():
             if not self._loop.is_closed():
                 self._loop.close()

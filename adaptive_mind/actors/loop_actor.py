@@ -126,7 +126,13 @@ class LoopActor(pykka.Actor):
         with self._wake_lock:
             self._scheduled = True  # the setup below drains what arrived before it
         inbox.wake = self._wake
-        self._call(self._setup, threadsafe=True)
+        try:
+            here = asyncio.get_running_loop() is self.actor_loop
+        except RuntimeError:
+            here = False
+        if here:  # started from its own loop (astart, a restart): it is this thread's already
+            self._loop_thread = threading.get_ident()
+        self._call(self._setup, threadsafe=not here)
 
     def _call(self, fn: Any, *, threadsafe: bool) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the system is stopping
@@ -211,3 +217,21 @@ class LoopActor(pykka.Actor):
                 )
         if self._default_loop:
             _DefaultLoop.release()
+
+
+def ask_inline(ref: pykka.ActorRef[Any], message: Any) -> tuple[bool, Any]:
+    """Answer ``message`` at once when ``ref`` is a loop actor and this is its loop's thread:
+    ``(True, answer)``; else ``(False, None)`` (ask it the usual way).
+
+    A blocking ``ask`` from an actor's own loop would wait for the very loop it blocks. On that
+    thread no handler of the actor is running (one thread, and the caller is in its own code),
+    so the handler can run here directly; it goes ahead of mail already queued, which is fine
+    for the read-only inspection questions the facade asks.
+    """
+    weak = getattr(ref, "_actor_weakref", None)  # pykka 4.x keeps the actor behind a weakref
+    actor = weak() if weak is not None else None
+    if not isinstance(actor, LoopActor) or actor._loop_thread != threading.get_ident():
+        return False, None
+    if actor.actor_stopped.is_set():
+        raise pykka.ActorDeadError(f"{ref} is dead")
+    return True, actor._handle_receive(message)
