@@ -144,9 +144,7 @@ class PostgresLedgerStore:
         """
         conn = self._connection()
         with conn.transaction():
-            row = conn.execute(
-                f"SELECT entry_hash FROM {HEAD} WHERE id = 1 FOR UPDATE"
-            ).fetchone()
+            row = conn.execute(f"SELECT entry_hash FROM {HEAD} WHERE id = 1 FOR UPDATE").fetchone()
             prev = str(row[0]) if row else GENESIS_HASH
             batch: list[SealedEntry] = []
             for f in fields:
