@@ -7,6 +7,9 @@
     python -m adaptive_mind.ledger PATH verify --checkpoint FILE|COUNT:HEAD
     python -m adaptive_mind.ledger PATH stats             counts, latency, tokens, resilience
 
+PATH is the SQLite file, or a PostgreSQL DSN (``postgresql://user@host/db``; the password is best
+left to ``PGPASSWORD`` or ``~/.pgpass`` rather than the command line, and is never printed).
+
 Filters for the listing and ``stats``: ``--outcome O`` (any case), ``--since ISO``,
 ``--until ISO`` (naive times are UTC), ``--provider P``, ``--limit N`` (the newest N).
 A keyed ledger (``ledger.hash_key``) needs ``--hash-key-env VAR`` (the variable holding the key)
@@ -80,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m adaptive_mind.ledger", description="Read an Adaptive Mind audit ledger."
     )
-    ap.add_argument("path", help="the ledger's SQLite file")
+    ap.add_argument("path", help="the ledger's SQLite file, or a postgresql:// DSN")
     ap.add_argument(
         "command", nargs="?", choices=["verify", "stats", "checkpoint"], help="what to do"
     )
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--hash-key-env: the environment variable {args.hash_key_env} is not set")
     try:
         ledger = Ledger.open(args.path, hash_key=key)
-    except (FileNotFoundError, sqlite3.Error) as exc:
+    except (OSError, ImportError, sqlite3.Error) as exc:  # no file, unreachable database …
         print(exc, file=sys.stderr)
         return 2
     with ledger:
@@ -174,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         try:
             return _read(ledger, args, filters)
-        except sqlite3.Error as exc:
-            print(f"cannot read {args.path}: {exc}", file=sys.stderr)
+        except (OSError, sqlite3.Error) as exc:  # a database error names the DSN, masked
+            print(f"cannot read {ledger.path}: {exc}", file=sys.stderr)
             return 2
 
 

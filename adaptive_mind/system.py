@@ -62,7 +62,7 @@ from adaptive_mind.telemetry import metrics as metrics_mod
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.events import Event, Severity
-from adaptive_mind.telemetry.ledger_store import check_path as check_ledger_path
+from adaptive_mind.telemetry.ledger_store import check_config as check_ledger
 from adaptive_mind.telemetry.sinks import (
     JsonLogSink,
     LoggingSink,
@@ -183,8 +183,8 @@ class ActorSystem:
         Args:
             config: a RuntimeConfig or a mapping to validate into one.
             clock: the time source (a FakeClock in tests); monotonic by default.
-            ledger_store: where ledger entries go instead of ``ledger.path`` (any object with
-                ``head()``, ``append(batch)`` and ``close()``).
+            ledger_store: where ledger entries go instead of ``ledger.path`` / ``ledger.dsn``
+                (any object with ``head()``, ``append(batch)`` and ``close()``).
             rewriter: a custom PromptRewriter for content-policy mitigation (default: the
                 LLM rewriter configured in ``mitigation.rewriter``).
             metrics_registry: a ``prometheus_client`` registry of the host application (e.g.
@@ -210,9 +210,9 @@ class ActorSystem:
         if not isinstance(config, RuntimeConfig):
             config = RuntimeConfig.model_validate(config)
         lcfg = config.ledger
-        if lcfg.enabled and ledger_store is None:  # an unwritable path fails here, not later
+        if lcfg.enabled and ledger_store is None:  # an unusable path or DSN fails here, not later
             key = lcfg.hash_key.get_secret_value().encode() if lcfg.hash_key else None
-            check_ledger_path(lcfg.path, key)
+            check_ledger(lcfg, key)
         system = cls(
             config, clock or MonotonicClock(), ledger_store, rewriter, metrics_registry, loop
         )

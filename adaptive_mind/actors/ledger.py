@@ -4,7 +4,8 @@ Entries are kept until the store confirms them: they are written in batches (by 
 periodic flush tick once older than ``flush_interval_s``), and when the store fails the batch
 stays pending, a critical event is emitted, and the next tick retries. Requests never wait on it.
 Entries are sealed onto the chain by the store, inside its write transaction, so several
-processes may append to one ledger file.
+processes may append to one ledger (a SQLite file, or a PostgreSQL database with
+``ledger.backend: postgres``; the store is chosen by backend, the behaviour here is the same).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from adaptive_mind.core.ledger_entry import SealedEntry, build_entry, chain
 from adaptive_mind.messages import FlushLedger, RequestFinished
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
-from adaptive_mind.telemetry.ledger_store import SqliteLedgerStore
+from adaptive_mind.telemetry.ledger_store import open_store
 
 
 class LedgerStore(Protocol):
@@ -69,7 +70,7 @@ class LedgerActor(BaseActor):
         self._clock = clock
         self._events = events
         self._key = config.hash_key.get_secret_value().encode() if config.hash_key else None
-        self._factory = store_factory or (lambda: SqliteLedgerStore(config.path, self._key))
+        self._factory = store_factory or (lambda: open_store(config, self._key))
         self._store: LedgerStore | None = None
         self._pending: list[dict[str, Any]] = list(pending or [])
         self._oldest = 0.0

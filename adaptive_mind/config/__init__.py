@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from adaptive_mind.config._base import FieldRuleError, Frozen
+from adaptive_mind.config._dsn import is_postgres_dsn, redact_dsn
 from adaptive_mind.config._safety import load_yaml, mask, parse_error, scrub, secrets_in
 from adaptive_mind.config.capabilities import (
     CAPABILITIES,
@@ -226,15 +227,50 @@ class MitigationConfig(Frozen):
 
 
 class LedgerConfig(Frozen):
-    """The audit ledger."""
+    """The audit ledger: a SQLite file (``path``) or a PostgreSQL database (``dsn``)."""
 
     enabled: bool = True
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    """Where entries go: ``sqlite`` (the file at ``path``) or ``postgres`` (``dsn``), which any
+    number of processes on any number of hosts append to as one chain."""
     path: str = Field("adaptive_mind_ledger.sqlite", min_length=1)
+    """SQLite only: the ledger file."""
+    dsn: SecretStr | None = None
+    """PostgreSQL only (required there): ``postgresql://user:password@host:5432/db`` or libpq's
+    ``key=value`` form. Kept secret: its password never appears in errors, logs or reprs."""
+    connect_timeout_s: float = Field(10.0, gt=0)
+    """PostgreSQL only: how long opening a connection may take."""
     prompt_preview_chars: int = Field(512, ge=0)
     response_preview_chars: int = Field(1024, ge=0)
     hash_key: SecretStr | None = None
     batch_size: int = Field(256, gt=0)
     flush_interval_s: float = Field(0.2, gt=0)
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> Self:
+        if self.backend == "postgres":
+            dsn = self.dsn.get_secret_value().strip() if self.dsn is not None else ""
+            if not dsn:
+                raise FieldRuleError("dsn", "required for backend postgres")
+            if "=" not in dsn and not is_postgres_dsn(dsn):
+                raise FieldRuleError(
+                    "dsn", "must be a postgresql:// URI or a libpq key=value connection string"
+                )
+            if "path" in self.model_fields_set:
+                raise FieldRuleError("path", "only for backend sqlite (postgres uses dsn)")
+        else:
+            if self.dsn is not None:
+                raise FieldRuleError("dsn", "only for backend postgres (set backend: postgres)")
+            if "connect_timeout_s" in self.model_fields_set:
+                raise FieldRuleError("connect_timeout_s", "only for backend postgres")
+        return self
+
+    @property
+    def target(self) -> str:
+        """Where the ledger is, fit to show: the path, or the DSN with its password masked."""
+        if self.backend == "postgres" and self.dsn is not None:
+            return redact_dsn(self.dsn.get_secret_value())
+        return self.path
 
 
 class TelemetryConfig(Frozen):

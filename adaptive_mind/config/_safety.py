@@ -23,6 +23,7 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from adaptive_mind.config._dsn import dsn_passwords
 from adaptive_mind.errors import ConfigError
 
 MAX_YAML_NODES = 10_000
@@ -128,7 +129,8 @@ def _token_or_elided(m: re.Match[str]) -> str:
 
 def secrets_in(data: object) -> frozenset[str]:
     """Every string written where a secret goes (``api_keys``, ``secret``, ``hash_key``, a
-    scripted rule's ``key``), mapping keys included: ``api_keys: {sk-live-1: x}`` holds one."""
+    scripted rule's ``key``, a ``dsn``'s password), mapping keys included:
+    ``api_keys: {sk-live-1: x}`` holds one."""
     found: set[str] = set()
     stack: list[tuple[object, bool]] = [(data, False)]
     seen: set[int] = set()
@@ -138,6 +140,8 @@ def secrets_in(data: object) -> frozenset[str]:
             if secret and value and "${" not in value:  # a reference to the environment
                 found.add(value)
             continue
+        if isinstance(value, Mapping) and isinstance(value.get("dsn"), str):
+            found |= dsn_passwords(value["dsn"])  # the password only: the rest may be shown
         if id(value) in seen:
             continue
         if isinstance(value, Mapping):

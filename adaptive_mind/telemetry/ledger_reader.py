@@ -12,12 +12,20 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
+from adaptive_mind.config._dsn import is_postgres_dsn, redact_dsn
 from adaptive_mind.core.ledger_entry import LedgerEntry, Outcome
-from adaptive_mind.telemetry.ledger_verify import Checkpoint, VerifyResult, walk_chain
+from adaptive_mind.telemetry.ledger_verify import ChainWalk, Checkpoint, VerifyResult, walk_chain
 
-__all__ = ["Checkpoint", "Ledger", "VerifyResult", "parse_instant", "parse_outcome"]
+__all__ = [
+    "Checkpoint",
+    "Ledger",
+    "LedgerSource",
+    "VerifyResult",
+    "parse_instant",
+    "parse_outcome",
+]
 
 
 def parse_instant(value: datetime | str, name: str = "since") -> datetime:
@@ -61,36 +69,129 @@ def _percentiles(values: Iterable[float]) -> dict[str, Any]:
     return {"count": len(lat), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)}
 
 
-class Ledger:
-    """A read-only view of a ledger database. Use :meth:`open`."""
+class LedgerSource(Protocol):
+    """What :class:`Ledger` reads through: one per backend (SQLite here, PostgreSQL in
+    :mod:`.ledger_pg_reader`). Filters arrive parsed; ``started_at`` bounds as UTC ISO text."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, hash_key: bytes | None = None) -> None:
-        self._conn = conn
+    def docs(
+        self,
+        since: str | None,
+        until: str | None,
+        outcome: str | None,
+        provider: str | None,
+        limit: int | None,
+    ) -> list[str]: ...
+
+    def doc(self, request_id: str) -> str | None: ...
+
+    def walk(self, key: bytes | None, cp: Checkpoint | None) -> ChainWalk: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteSource:
+    """A ledger file, read-only."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def docs(
+        self,
+        since: str | None,
+        until: str | None,
+        outcome: str | None,
+        provider: str | None,
+        limit: int | None,
+    ) -> list[str]:
+        where: list[str] = []
+        args: list[Any] = []
+        # started_at is stored as UTC isoformat(), whose text order is time order.
+        for clause, value in (
+            ("started_at >= ?", since),
+            ("started_at < ?", until),
+            ("outcome = ?", outcome),
+            ("CASE WHEN json_valid(doc) THEN json_extract(doc, '$.provider') END = ?", provider),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = "SELECT doc FROM ledger" + (" WHERE " + " AND ".join(where) if where else "")
+        if limit is not None:  # the newest ``limit``, still returned oldest first
+            sql += " ORDER BY seq DESC LIMIT ?"
+            args.append(limit)
+        else:
+            sql += " ORDER BY seq"
+        rows = [str(row[0]) for row in self.conn.execute(sql, args)]
+        if limit is not None:
+            rows.reverse()
+        return rows
+
+    def doc(self, request_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT doc FROM ledger WHERE request_id = ? ORDER BY seq LIMIT 1", (request_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def walk(self, key: bytes | None, cp: Checkpoint | None) -> ChainWalk:
+        return walk_chain(self.conn, key, cp)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Ledger:
+    """A read-only view of a ledger (a SQLite file or a PostgreSQL database). Use :meth:`open`."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection | LedgerSource,
+        path: str,
+        hash_key: bytes | None = None,
+    ) -> None:
+        self._source: LedgerSource = (
+            SqliteSource(conn) if isinstance(conn, sqlite3.Connection) else conn
+        )
         self.path = path
+        """Where the ledger is: the file, or the DSN with its password masked."""
         self._key = hash_key
 
     @classmethod
     def open(cls, path: str | Path, *, hash_key: str | bytes | None = None) -> Ledger:
-        """Open an existing ledger file for reading.
+        """Open an existing ledger for reading.
 
         Args:
-            path: the SQLite file (any characters, ``#`` and ``?`` included).
+            path: the SQLite file (any characters, ``#`` and ``?`` included), or a PostgreSQL
+                DSN (``postgresql://user:password@host/db``; ``postgres://`` too).
             hash_key: the configured ``ledger.hash_key``; needed to verify a keyed chain.
 
         Raises:
-            FileNotFoundError: there is no file at ``path``.
+            FileNotFoundError: there is no file at ``path`` (no ledger tables at the DSN).
+            ConnectionError: the database cannot be reached (the message masks the password).
+            ImportError: a DSN, and psycopg (the ``postgres`` extra) is not installed.
         """
+        key = hash_key.encode() if isinstance(hash_key, str) else hash_key
+        if isinstance(path, str) and is_postgres_dsn(path):
+            try:
+                from adaptive_mind.telemetry.ledger_pg_reader import PostgresSource
+            except ImportError:
+                raise ImportError(
+                    "reading a PostgreSQL ledger needs psycopg 3: "
+                    "pip install 'adaptive-mind[postgres]'"
+                ) from None
+            return cls(PostgresSource.open(path), redact_dsn(path), key or None)
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no ledger at {p}")
         # as_uri() percent-escapes the path: a raw "#" or "?" would end the file name.
         uri = p.resolve().as_uri() + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        key = hash_key.encode() if isinstance(hash_key, str) else hash_key
         return cls(conn, str(p), key or None)
 
+    def __repr__(self) -> str:
+        return f"Ledger.open({self.path!r})"
+
     def close(self) -> None:
-        self._conn.close()
+        self._source.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -122,43 +223,24 @@ class Ledger:
         Raises:
             ValueError: a filter is malformed; the message names it.
         """
-        where: list[str] = []
-        args: list[Any] = []
-        # started_at is stored as UTC isoformat(), whose text order is time order.
-        if since is not None:
-            where.append("started_at >= ?")
-            args.append(parse_instant(since, "since").isoformat())
-        if until is not None:
-            where.append("started_at < ?")
-            args.append(parse_instant(until, "until").isoformat())
-        if outcome is not None:
-            where.append("outcome = ?")
-            args.append(parse_outcome(outcome).value)
-        if provider is not None:
-            where.append("CASE WHEN json_valid(doc) THEN json_extract(doc, '$.provider') END = ?")
-            args.append(provider)
-        sql = "SELECT doc FROM ledger" + (" WHERE " + " AND ".join(where) if where else "")
-        if limit is not None:  # the newest ``limit``, still returned oldest first
-            if limit < 0:
-                raise ValueError(f"limit: must be >= 0, got {limit}")
-            sql += " ORDER BY seq DESC LIMIT ?"
-            args.append(limit)
-        else:
-            sql += " ORDER BY seq"
-        rows = [row[0] for row in self._conn.execute(sql, args)]
-        if limit is not None:
-            rows.reverse()
-        return [LedgerEntry.model_validate_json(doc) for doc in rows]
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit: must be >= 0, got {limit}")
+        docs = self._source.docs(
+            parse_instant(since, "since").isoformat() if since is not None else None,
+            parse_instant(until, "until").isoformat() if until is not None else None,
+            parse_outcome(outcome).value if outcome is not None else None,
+            provider,
+            limit,
+        )
+        return [LedgerEntry.model_validate_json(doc) for doc in docs]
 
     def get(self, request_id: str) -> LedgerEntry | None:
-        row = self._conn.execute(
-            "SELECT doc FROM ledger WHERE request_id = ? ORDER BY seq LIMIT 1", (request_id,)
-        ).fetchone()
-        return LedgerEntry.model_validate_json(row[0]) if row else None
+        doc = self._source.doc(request_id)
+        return LedgerEntry.model_validate_json(doc) if doc is not None else None
 
     def verify(self, checkpoint: Checkpoint | str | None = None) -> VerifyResult:
-        """Check the file, every entry's hash, its link to the previous one, the columns queries
-        trust, the stored head and, if given, a checkpoint taken earlier.
+        """Check the ledger, every entry's hash, its link to the previous one, the columns
+        queries trust, the stored head and, if given, a checkpoint taken earlier.
 
         Never raises for a damaged ledger: the answer is ``ok=False`` with a ``reason``.
 
@@ -166,7 +248,7 @@ class Ledger:
             ValueError: ``checkpoint`` is a string that is not a checkpoint.
         """
         cp = Checkpoint.parse(checkpoint) if isinstance(checkpoint, str) else checkpoint
-        return walk_chain(self._conn, self._key, cp).result
+        return self._source.walk(self._key, cp).result
 
     def checkpoint(self) -> Checkpoint:
         """The verified chain's head and count, to store somewhere the ledger's writers can't.
@@ -174,7 +256,7 @@ class Ledger:
         Raises:
             ValueError: the chain does not verify (the message says why).
         """
-        walk = walk_chain(self._conn, self._key, None)
+        walk = self._source.walk(self._key, None)
         if not walk.result.ok:
             raise ValueError(f"the ledger does not verify: {walk.result.reason}")
         return Checkpoint(count=walk.checked, head=walk.head)

@@ -8,6 +8,8 @@ sealed (``seal``: ``sha256`` or ``hmac-sha256:<key id>``).
 
 Any number of processes may append to one file: :meth:`SqliteLedgerStore.append_chained` reads
 the head inside its write transaction (``BEGIN IMMEDIATE``) and seals the batch onto it there.
+The PostgreSQL store (``ledger.backend: postgres``) is in :mod:`.ledger_pg`; :func:`open_store`
+and :func:`check_config` pick the store by backend.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from adaptive_mind.config import LedgerConfig
 from adaptive_mind.core.ledger_entry import GENESIS_HASH, SealedEntry, seal_scheme
 from adaptive_mind.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adaptive_mind.telemetry.ledger_pg import PostgresLedgerStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -117,8 +123,8 @@ class SqliteLedgerStore:
             raise
         if found != self.seal:
             raise SealMismatchError(
-                f"the ledger at {self.path} is sealed with {_describe(found)}, "
-                f"but this configuration seals with {_describe(self.seal)}"
+                f"the ledger at {self.path} is sealed with {describe(found)}, "
+                f"but this configuration seals with {describe(self.seal)}"
             )
 
     def head(self) -> str:
@@ -185,7 +191,7 @@ class SqliteLedgerStore:
         self._conn.close()
 
 
-def _describe(seal: str) -> str:
+def describe(seal: str) -> str:
     if seal == LEGACY_SEAL:
         return "plain SHA-256 (no ledger.hash_key)"
     return f"HMAC-SHA-256 under the ledger.hash_key with id {seal.partition(':')[2]}"
@@ -215,3 +221,35 @@ def check_path(path: str, hash_key: bytes | None = None) -> None:
         raise ConfigError(f"ledger.hash_key: {exc}; use a new ledger.path") from None
     except (sqlite3.Error, OSError) as exc:
         raise ConfigError(f"ledger.path: cannot write a ledger at {path!r}: {exc}") from None
+
+
+def open_store(
+    cfg: LedgerConfig, hash_key: bytes | None = None
+) -> SqliteLedgerStore | PostgresLedgerStore:
+    """The store ``cfg`` names: a :class:`SqliteLedgerStore`, or a PostgreSQL one."""
+    if cfg.backend == "postgres":
+        from adaptive_mind.telemetry.ledger_pg import PostgresLedgerStore  # psycopg is optional
+
+        assert cfg.dsn is not None  # the config requires it
+        return PostgresLedgerStore(cfg.dsn.get_secret_value(), hash_key, cfg.connect_timeout_s)
+    return SqliteLedgerStore(cfg.path, hash_key)
+
+
+def check_config(cfg: LedgerConfig, hash_key: bytes | None = None) -> None:
+    """:func:`check_path`, or its PostgreSQL twin, for the configured backend.
+
+    Raises:
+        ConfigError: naming the field (``ledger.path``, ``ledger.dsn``, ``ledger.backend`` when
+            psycopg is not installed, ``ledger.hash_key``); never the DSN's password.
+    """
+    if cfg.backend != "postgres":
+        check_path(cfg.path, hash_key)
+        return
+    try:
+        from adaptive_mind.telemetry.ledger_pg import check_dsn
+    except ImportError:
+        raise ConfigError(
+            "ledger.backend: postgres needs psycopg 3: pip install 'adaptive-mind[postgres]'"
+        ) from None
+    assert cfg.dsn is not None
+    check_dsn(cfg.dsn.get_secret_value(), hash_key, cfg.connect_timeout_s)

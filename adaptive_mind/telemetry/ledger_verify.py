@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,7 +37,8 @@ class VerifyResult(BaseModel):
     first_bad: str | None = None
     """The request id of the first entry that breaks the chain; ``<head>`` when the newest
     entries are missing, ``<checkpoint>`` when the checkpoint does not match, ``<file>`` when
-    the database itself is damaged, None when the chain cannot be checked (key missing)."""
+    the database itself is damaged or unreadable (the SQLite file, or the PostgreSQL tables),
+    None when the chain cannot be checked (key missing)."""
     reason: str | None = None
     """Why the ledger is not ok, in words."""
 
@@ -97,29 +99,44 @@ class ChainWalk:
         return VerifyResult(ok=False, checked=self.checked, first_bad=first_bad, reason=reason)
 
 
+def guarded_walk(
+    body: Callable[[ChainWalk], VerifyResult],
+    db_errors: tuple[type[Exception], ...],
+    scrub: Callable[[str], str] = str,
+) -> ChainWalk:
+    """Run ``body`` (a backend's verification) so that a damaged ledger is an answer, not an
+    exception: ``walk.result`` is then ``ok=False`` with a ``reason`` (passed through ``scrub``)."""
+    walk = ChainWalk()
+    try:
+        walk.result = body(walk)
+    except _Broken as exc:
+        walk.result = walk.fail(exc.reason, exc.first_bad)
+    except db_errors as exc:
+        walk.result = walk.fail(scrub(f"the database cannot be read ({exc})"), "<file>")
+    except Exception as exc:  # whatever a damaged file does, answer rather than raise
+        reason = f"unreadable ledger ({type(exc).__name__}: {exc})"
+        walk.result = walk.fail(scrub(reason), "<file>")
+    return walk
+
+
 def walk_chain(conn: sqlite3.Connection, key: bytes | None, cp: Checkpoint | None) -> ChainWalk:
-    """Verify the ledger behind ``conn`` (sealed with ``key``), optionally against ``cp``.
+    """Verify the SQLite ledger behind ``conn`` (sealed with ``key``), optionally against ``cp``.
 
     Never raises for a damaged ledger: ``walk.result`` is then ``ok=False`` with a ``reason``.
     """
-    walk = ChainWalk()
-    try:
-        conn.execute("BEGIN")  # one snapshot, while writers go on appending
-        walk.result = _verify(conn, key, walk, cp)
-    except _Broken as exc:
-        walk.result = walk.fail(exc.reason, exc.first_bad)
-    except sqlite3.Error as exc:
-        walk.result = walk.fail(f"the database cannot be read ({exc})", "<file>")
-    except Exception as exc:  # whatever a damaged file does, answer rather than raise
-        reason = f"unreadable ledger ({type(exc).__name__}: {exc})"
-        walk.result = walk.fail(reason, "<file>")
-    finally:
+
+    def body(walk: ChainWalk) -> VerifyResult:
         try:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-    return walk
+            conn.execute("BEGIN")  # one snapshot, while writers go on appending
+            return _verify(conn, key, walk, cp)
+        finally:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    return guarded_walk(body, (sqlite3.Error,))
 
 
 def _verify(
@@ -136,6 +153,29 @@ def _verify(
     if "ledger_meta" in tables:
         row = conn.execute("SELECT value FROM ledger_meta WHERE name = 'seal'").fetchone()
         sealed = str(row[0]) if row else LEGACY_SEAL
+    rows = conn.execute("SELECT seq, request_id, started_at, outcome, doc FROM ledger ORDER BY seq")
+
+    def head() -> tuple[Any, Any] | None:
+        row = conn.execute("SELECT entry_hash, count FROM ledger_head WHERE id = 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    return check_chain(walk, key, sealed, rows, head, cp)
+
+
+def check_chain(
+    walk: ChainWalk,
+    key: bytes | None,
+    sealed: str,
+    rows: Iterable[Sequence[Any]],
+    head: Callable[[], tuple[Any, Any] | None],
+    cp: Checkpoint | None,
+) -> VerifyResult:
+    """The checks every backend shares: the seal, each row (``seq, request_id, started_at,
+    outcome, doc`` in chain order), the stored ``head()`` (hash, count) and the checkpoint.
+
+    Raises:
+        _Broken: a row breaks the chain (:func:`guarded_walk` turns it into the result).
+    """
     expected = seal_scheme(key)
     if sealed != expected:
         if key is None:
@@ -151,7 +191,6 @@ def _verify(
     if cp is not None and cp.count == 0 and cp.head != GENESIS_HASH:
         return walk.fail("the checkpoint is malformed (no entries, not the genesis)", None)
     prev = GENESIS_HASH
-    rows = conn.execute("SELECT seq, request_id, started_at, outcome, doc FROM ledger ORDER BY seq")
     for seq, request_id, started_at, outcome, doc_text in rows:
         prev = _check_row(key, seq, (request_id, started_at, outcome), doc_text, prev)
         walk.checked += 1
@@ -162,9 +201,9 @@ def _verify(
                 "replaced or rewritten since the checkpoint",
                 "<checkpoint>",
             )
-    row = conn.execute("SELECT entry_hash, count FROM ledger_head WHERE id = 1").fetchone()
-    head, count = (row[0], row[1]) if row else (GENESIS_HASH, 0)
-    if head != prev or count != walk.checked:
+    stored = head()
+    stored_head, count = stored if stored is not None else (GENESIS_HASH, 0)
+    if stored_head != prev or count != walk.checked:
         return walk.fail("newest entries removed (head does not match)", "<head>")
     if cp is not None and cp.count > walk.checked:
         return walk.fail(
