@@ -39,6 +39,7 @@ from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.errors import (
     AdaptiveMindError,
     BadRequestError,
+    DeadlineExceededError,
     OverloadedError,
     SystemStoppedError,
 )
@@ -324,18 +325,29 @@ class ActorSystem:
         self._io.call_soon(self._restart_supervisor, report)
 
     def _restart_supervisor(self, report: ChildFailed) -> None:
-        """Fail what the dead Supervisor held (with ledger entries) and start a new one."""
+        """Start a new Supervisor and re-drive the requests the dead one held.
+
+        A request with time left is handed to the new Supervisor as it was admitted (its reply
+        channel, its deadline): it is walked again from the first provider, and whatever the
+        dead Supervisor's walks still had in flight is given back by the provider actors when
+        it completes (they drop answers for walks they no longer hold). Only a request whose
+        deadline has passed fails, with :class:`DeadlineExceededError` and its ledger entry.
+        """
         with self._cv:
             if self._stopped:
                 return
-            lost = list(self._requests.values())
+            held = list(self._requests.values())
         ledger = self._tree.ledger_cell() if self._tree is not None else None
-        lost_ids = set()
-        for admitted in lost:
+        redrive: list[Complete] = []
+        expired = 0
+        for admitted in held:
             req = admitted.request
-            lost_ids.add(req.request_id)
-            err = SystemStoppedError(
-                "the supervisor crashed while holding this request; it was restarted: retry",
+            if not req.deadline.expired(self.clock):
+                redrive.append(Complete(req, admitted))
+                continue
+            expired += 1
+            err = DeadlineExceededError(
+                "the deadline passed while the supervisor was restarted",
                 request_id=req.request_id,
             )
             admitted.deliver(err)
@@ -350,19 +362,26 @@ class ActorSystem:
             logger.exception("the supervisor could not be restarted")
             self._supervisor.mark_down()
             return
+        # Its unread mail holds only requests admitted after it died (those in ``held`` are
+        # re-driven from the admission table, once each).
+        ids = {c.request.request_id for c in redrive}
         keep = [
             m
             for m in report.leftovers
-            if isinstance(m, Complete) and m.request.request_id not in lost_ids
+            if isinstance(m, Complete) and m.request.request_id not in ids
         ]
-        mail = self._supervisor.replace(ref, keep)
-        del mail
+        self._supervisor.replace(ref, [*redrive, *keep])
         self._bus.emit(
             Event(
                 event_type=topics.ACTOR_RESTARTED,
                 source="system",
                 severity=Severity.WARNING,
-                payload={"actor": "supervisor", "error": report.error, "failed": len(lost)},
+                payload={
+                    "actor": "supervisor",
+                    "error": report.error,
+                    "redriven": len(redrive),
+                    "failed": expired,
+                },
             )
         )
 
