@@ -5,6 +5,7 @@ The public API; everything else may change.
 
 import logging
 
+from adaptive_mind.actors.cell import CellState as ActorState
 from adaptive_mind.chat import (
     Attempt,
     ChatMessage,
@@ -19,6 +20,7 @@ from adaptive_mind.chat import (
 )
 from adaptive_mind.clock import Clock, FakeClock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig, load_config
+from adaptive_mind.core.breaker import BreakerState
 from adaptive_mind.core.ledger_entry import LedgerEntry, Outcome
 from adaptive_mind.errors import (
     AdaptiveMindError,
@@ -37,11 +39,13 @@ from adaptive_mind.telemetry.events import Event, Severity
 from adaptive_mind.telemetry.ledger_reader import Ledger, VerifyResult
 
 __all__ = [
+    "ActorState",
     "ActorSystem",
     "AdaptiveMindError",
     "AllProvidersFailedError",
     "Attempt",
     "BadRequestError",
+    "BreakerState",
     "ChatMessage",
     "Clock",
     "Completion",

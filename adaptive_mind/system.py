@@ -22,7 +22,7 @@ from typing import Any, cast
 import pykka
 
 from adaptive_mind.actors.base import Wiring
-from adaptive_mind.actors.cell import ActorCell
+from adaptive_mind.actors.cell import ActorCell, CellState
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.ledger import LedgerStore, LedgerTick
 from adaptive_mind.actors.telemetry import (
@@ -36,6 +36,7 @@ from adaptive_mind.admission import build_request
 from adaptive_mind.chat import PARAM_NAMES, Completion
 from adaptive_mind.clock import Clock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig
+from adaptive_mind.core.breaker import BreakerState
 from adaptive_mind.errors import (
     AdaptiveMindError,
     BadRequestError,
@@ -728,22 +729,24 @@ class ActorSystem:
             cells.update({n: c.cell for n, c in self._tree.children.items()})
         return cells
 
-    def actors(self) -> dict[str, str]:
-        """Every supervised actor's state: ``running``, ``restarting`` or ``down``.
+    def actors(self) -> dict[str, CellState]:
+        """Every supervised actor's state: ``running``, ``restarting`` or ``down`` (as
+        :class:`am.ActorState`, a ``StrEnum`` equal to those strings).
 
         Raises:
             SystemStoppedError: the system is stopped.
         """
         self._running("actors", blocking=False)
-        return {name: cell.state.value for name, cell in self._cells().items()}
+        return {name: cell.state for name, cell in self._cells().items()}
 
     def _provider_cell(self, kind: str, provider: str) -> ActorCell:
         if provider not in self.config.providers or self._tree is None:
             raise ValueError(f"provider: '{provider}' is not configured")
         return self._tree.cell(f"{kind}:{provider}")
 
-    def breaker_state(self, provider: str) -> str:
-        """``"closed"``, ``"open"`` or ``"half_open"``.
+    def breaker_state(self, provider: str) -> BreakerState:
+        """``"closed"``, ``"open"`` or ``"half_open"``, as :class:`am.BreakerState` (a
+        ``StrEnum``: it compares equal to those strings).
 
         Raises:
             SystemStoppedError: the system is stopped.
@@ -751,7 +754,7 @@ class ActorSystem:
         """
         self._running("breaker_state")
         cell = self._provider_cell("breaker", provider)
-        return str(self._ask("breaker_state", cell, GetBreakerState()))
+        return BreakerState(self._ask("breaker_state", cell, GetBreakerState()))
 
     def key_states(self, provider: str) -> list[dict[str, Any]]:
         """Every key's ``{key_id, state, cooldown_until, failures}`` (never a secret).

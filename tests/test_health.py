@@ -7,7 +7,7 @@ import pytest
 
 import adaptive_mind as am
 from adaptive_mind.chat import ErrorCategory as C
-from tests.helpers import USER, EventLog, config, scripted
+from tests.helpers import USER, EventLog, config, scripted, upstream
 
 FAST = {"backoff_base_s": 0.005, "backoff_max_s": 0.01}
 
@@ -82,7 +82,7 @@ def test_retry_budget_bounds_calls_to_a_dead_provider(start):
     )
     for _ in range(50):
         assert system.complete(USER).provider == "ok"
-    calls = system._tree.adapters["dead"].calls
+    calls = upstream(system, "dead").calls
     assert 50 <= calls <= 50 * 1.2 + 1  # every request once, retries within the 20 % budget
 
 
@@ -140,7 +140,7 @@ def test_rate_limits_fall_over_at_once_by_default(start):
     assert order(reply.attempts) == [("a", "a#1", C.TRANSIENT), ("b", "b#1", None)]
     reply = system.complete(USER)  # a's key is inside its window: not called again
     assert order(reply.attempts) == [("b", "b#1", None)]
-    assert system._tree.adapters["a"].calls == 1
+    assert upstream(system, "a").calls == 1
 
 
 def test_a_short_retry_after_on_the_preferred_provider_may_be_waited_out(start):
@@ -215,7 +215,7 @@ def test_a_dead_key_among_healthy_siblings_gets_its_first_burst_then_probes(star
 
     replies = asyncio.run(main())
     assert all(r.provider == "a" for r in replies)
-    dead_calls = system._tree.adapters["a"].calls_by_key["a#1"]
+    dead_calls = upstream(system, "a").calls_by_key["a#1"]
     assert dead_calls <= 16 + 5  # the first burst in flight, then at most a probe or two
     assert system.breaker_state("a") == "closed"
     assert system.key_states("a")[0]["state"] in ("ejected", "warming")

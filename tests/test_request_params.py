@@ -7,7 +7,7 @@ import pytest
 import adaptive_mind as am
 from adaptive_mind.chat import NO_PARAMS
 from adaptive_mind.telemetry import topics
-from tests.helpers import USER, EventLog, config, scripted
+from tests.helpers import USER, EventLog, config, scripted, upstream
 
 INVALID = [
     ({"temperature": 2.5}, "temperature"),
@@ -66,7 +66,7 @@ def test_every_invalid_argument_is_refused_naming_it_before_any_call(system, kwa
 
 def test_valid_parameters_reach_the_adapter_by_reference(system):
     seen = []
-    adapter = system._tree.adapters["a"]
+    adapter = upstream(system, "a")
     original = adapter.complete
 
     async def spy(call):

@@ -6,7 +6,7 @@ import base64
 import pytest
 
 import adaptive_mind as am
-from tests.helpers import USER, config, scripted
+from tests.helpers import USER, config, scripted, upstream
 
 WEATHER = {
     "type": "function",
@@ -239,7 +239,7 @@ def test_a_validated_tool_list_is_cached_and_private(system):
     system.complete(
         USER, tools=tools, tool_choice={"type": "function", "function": {"name": "get_weather"}}
     )
-    spec = system._tree.adapters["a"].last_call.params  # the adapter saw the validated spec
+    spec = upstream(system, "a").last_call.params  # the adapter saw the validated spec
     assert spec.tools[0].name == "get_weather"
     assert spec.tool_choice == "required"
     assert spec.tool_choice_name == "get_weather"
@@ -260,7 +260,7 @@ def test_a_provider_that_cannot_serve_the_request_is_skipped_as_unsupported(star
     with pytest.raises(am.AllProvidersFailedError) as info:
         system.complete(USER, tools=[WEATHER], deadline_s=5)
     assert ("a", "unsupported") in info.value.skipped
-    assert system._tree.adapters["a"].calls == 0
+    assert upstream(system, "a").calls == 0
     # Plain text still goes to a.
     assert system.complete(USER).provider == "a"
 
@@ -293,7 +293,7 @@ def test_models_without_a_capability_are_left_out_of_the_walk(start):
         )
     )
     fmt = {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}
-    system._tree.adapters["a"].text = "{}"
+    upstream(system, "a").text = "{}"
     reply = system.complete(USER, response_format=fmt)
     assert reply.model == "new"
     assert [a.model for a in reply.attempts] == ["new"]
@@ -307,10 +307,10 @@ def test_reasoning_effort_is_dropped_for_a_model_that_does_not_reason(start):
     )
     reply = system.complete(USER, reasoning_effort="high")
     assert reply.attempts[-1].dropped == ("reasoning_effort",)
-    assert system._tree.adapters["a"].last_call.params.reasoning_effort is None
+    assert upstream(system, "a").last_call.params.reasoning_effort is None
     reply = system.complete(USER, reasoning_effort="high", models={"a": ["m2"]})
     assert reply.attempts[-1].dropped == ()
-    assert system._tree.adapters["a"].last_call.params.reasoning_effort == "high"
+    assert upstream(system, "a").last_call.params.reasoning_effort == "high"
 
 
 def test_capabilities_config_names_a_wrong_model_or_field():

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 import adaptive_mind as am
-from tests.helpers import USER, config, scripted
+from tests.helpers import USER, config, scripted, upstream
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
 
@@ -100,7 +100,7 @@ def test_every_invalid_response_format_is_refused_naming_it_before_any_call(syst
 
 def test_a_valid_response_format_reaches_the_adapter_as_a_private_copy(system):
     seen = []
-    adapter = system._tree.adapters["a"]
+    adapter = upstream(system, "a")
     original = adapter.complete
 
     async def spy(call):

@@ -235,7 +235,7 @@ async def run_runtime_phase(
         breakers, keys = {}, {}
         for n in names:
             try:
-                breakers[n] = system.breaker_state(n)
+                breakers[n] = str(system.breaker_state(n))
                 keys[n] = sum(
                     k["state"] in ("available", "probation") for k in system.key_states(n)
                 )
@@ -255,7 +255,7 @@ async def run_runtime_phase(
         player.cancel()
         await asyncio.gather(player, return_exceptions=True)
         timeline.clear()
-        phase.actors_at_end = system.actors()
+        phase.actors_at_end = {n: str(s) for n, s in system.actors().items()}
         phase.key_states_at_end = {n: system.key_states(n) for n in names}
         system.flush()
         await asyncio.get_running_loop().run_in_executor(None, system.stop)

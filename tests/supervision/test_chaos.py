@@ -9,7 +9,7 @@ import random
 import pytest
 
 import adaptive_mind as am
-from tests.helpers import USER
+from tests.helpers import USER, upstream
 
 SECRETS = {
     "dead": "sk-chaos-dead-key-000",
@@ -81,8 +81,8 @@ def test_invariants_hold_under_random_faults_and_crashes(start, tmp_path, caplog
         return await asyncio.gather(*(one(i) for i in range(N)), return_exceptions=True)
 
     results = asyncio.run(main())
-    dead_calls = system._tree.adapters["primary"].calls_by_key["primary#1"]
-    outage_calls = system._tree.adapters["outage"].calls
+    dead_calls = upstream(system, "primary").calls_by_key["primary#1"]
+    outage_calls = upstream(system, "outage").calls
     system.stop()
     ctx = f"seed={seed} crashes={crash_at}"
     # exactly one reply per request, each with a request id
