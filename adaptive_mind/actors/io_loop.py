@@ -31,6 +31,7 @@ class IoLoop:
         self._started = threading.Event()
         self._stopped = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -60,6 +61,25 @@ class IoLoop:
             fut.add_done_callback(self._pending.discard)
         return fut
 
+    def spawn(
+        self, coro: Coroutine[Any, Any, T]
+    ) -> asyncio.Future[T] | concurrent.futures.Future[T]:
+        """Start ``coro`` on the loop: as a task when called on the loop's own thread (an actor
+        on the loop: no thread hop, no wake-up of the loop's self-pipe), else as
+        :meth:`submit` does. Either result has ``add_done_callback``, ``cancel``, ``cancelled``
+        and ``result``; cancel a task only from the loop's thread."""
+        try:
+            here = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            here = False
+        if not here:
+            return self.submit(coro)
+        task = self._loop.create_task(coro)
+        if self._external:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return task
+
     def call_soon(self, fn: Callable[..., object], *args: object) -> None:
         """Run ``fn(*args)`` on the loop thread (thread-safe)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
@@ -85,6 +105,9 @@ class IoLoop:
         if self._external:
             for fut in list(self._pending):
                 fut.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+                    self._loop.call_soon_threadsafe(task.cancel)
             return
         if not self._thread.is_alive():
             if not self._loop.is_closed():

@@ -13,6 +13,7 @@ remembers where each request's walk stands.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 from collections.abc import Callable
@@ -96,12 +97,16 @@ class _Stage(Enum):
     VERDICT = 4  # waiting for the key pool to say whether a failure was independent
 
 
+CallFuture = concurrent.futures.Future[CallResult] | asyncio.Future[CallResult]
+"""A running upstream call: a task on the I/O loop (or a thread-safe future off it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _CallDone:
     """Internal: a call started for ``request_id`` finished (or was cancelled)."""
 
     request_id: str
-    future: concurrent.futures.Future[CallResult]
+    future: CallFuture
     lease: Lease
     permit: Permit
 
@@ -125,7 +130,7 @@ class _Walk:
     denied: PermitDenied | None = None
     lease_asked: bool = True
     no_key: NoKeyAvailable | None = None
-    call: concurrent.futures.Future[CallResult] | None = None
+    call: CallFuture | None = None
     started: float = 0.0
     cut_by_deadline: bool = False
     cancelled: bool = False
@@ -310,11 +315,11 @@ class ProviderActor(LoopBaseActor):
             params=self._params_for(walk.msg.request.params, model),
         )
         walk.started = self._clock.now()
-        fut = self._io.submit(run_guarded(self._adapter, call))
+        fut = self._io.spawn(run_guarded(self._adapter, call))
         walk.call = fut
         me = self.address
 
-        def done(f: concurrent.futures.Future[CallResult]) -> None:
+        def done(f: CallFuture) -> None:
             try:
                 me.tell(_CallDone(rid, f, lease, permit))
             except pykka.ActorDeadError:
@@ -534,7 +539,7 @@ class ProviderActor(LoopBaseActor):
             return
         walk.cancelled = True
         if walk.stage is _Stage.CALL and walk.call is not None:
-            walk.call.cancel()  # thread-safe; the done-callback releases the lease
+            walk.call.cancel()  # (on the loop); the done-callback releases the lease
 
     def _drop_if_cancelled(self, rid: str, walk: _Walk | None) -> None:
         if walk is not None and walk.cancelled:

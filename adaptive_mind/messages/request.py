@@ -44,6 +44,13 @@ class AsyncioReply:
 
     def deliver(self, result: Result) -> None:
         try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            here = False
+        if here:  # answered on the caller's own loop (astart): no wake-up needed
+            _set_if_not_done(self.future, result)
+            return
+        try:
             self.loop.call_soon_threadsafe(_set_if_not_done, self.future, result)
         except RuntimeError:  # the caller's loop is closed: nobody is listening any more
             pass
