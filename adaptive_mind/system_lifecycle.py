@@ -1,0 +1,263 @@
+"""The ActorSystem's lifecycle: boot, the Supervisor's own supervision, and stop (a mixin of the
+facade)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, cast
+
+import pykka
+
+from adaptive_mind.actors.base import Wiring
+from adaptive_mind.actors.ledger import LedgerTick
+from adaptive_mind.errors import (
+    DeadlineExceededError,
+    SystemStoppedError,
+)
+from adaptive_mind.messages import (
+    ChildFailed,
+    Complete,
+    FlushLedger,
+    RequestFinished,
+)
+from adaptive_mind.supervision.rewriter import LLMRewriter
+from adaptive_mind.supervision.supervisor import Shutdown, Supervisor, Tick
+from adaptive_mind.supervision.tree import ActorTree
+from adaptive_mind.system_state import (
+    ASK_TIMEOUT_S as _ASK_TIMEOUT_S,
+)
+from adaptive_mind.system_state import (
+    STOP_FLUSH_TRIES as _STOP_FLUSH_TRIES,
+)
+from adaptive_mind.system_state import (
+    TICK_S,
+    SystemState,
+)
+from adaptive_mind.telemetry import metrics as metrics_mod
+from adaptive_mind.telemetry import topics
+from adaptive_mind.telemetry.events import Event, Severity
+from adaptive_mind.telemetry.sinks import (
+    JsonLogSink,
+    LoggingSink,
+    Sink,
+    SqliteEventSink,
+)
+
+logger = logging.getLogger("adaptive_mind")
+
+
+class Lifecycle(SystemState):
+    """Starting, restarting the Supervisor, stopping."""
+
+    def _sinks(self) -> list[Sink]:
+        tcfg = self.config.telemetry
+        sinks: list[Sink] = []
+        if tcfg.metrics and metrics_mod.AVAILABLE:
+            live = metrics_mod.LiveGauges(lambda: self.in_flight, self._mailbox_depths)
+            self._metrics = metrics_mod.MetricsSink(live)
+            sinks.append(self._metrics)
+            if self._metrics_registry is not None:
+                self._metrics.register_in(self._metrics_registry)
+            if tcfg.metrics_port is not None:
+                self._metrics_server = self._metrics.serve(tcfg.metrics_port, tcfg.metrics_host)
+        elif self._metrics_registry is not None:
+            logger.warning("metrics_registry ignored: metrics are off or prometheus-client missing")
+        if tcfg.log == "logging":
+            self._log_sink = LoggingSink(max_contexts=self.config.request.max_in_flight + 1024)
+            sinks.append(self._log_sink)
+        elif tcfg.log:
+            sinks.append(JsonLogSink(tcfg.log))
+        if tcfg.events_db:
+            sinks.append(SqliteEventSink(tcfg.events_db))
+        return sinks
+
+    def _boot(self) -> None:
+        self._loop_thread = threading.get_ident() if self._io.external else None
+        self._io.start()
+        supervisor = self._supervisor
+        tree = ActorTree(
+            self.config,
+            self.clock,
+            self._io,
+            self._bus,
+            self._sinks(),
+            self._subscribers,
+            report=supervisor.tell,
+            ledger_store=self._ledger_store,
+        )
+        self._tree = tree
+        tree.build()
+        mitigation = self.config.mitigation
+        if mitigation is not None and mitigation.strategy != "propagate":
+            if self._rewriter is None and mitigation.rewriter is not None:
+                rw = mitigation.rewriter
+                self._rewriter = LLMRewriter(rw.provider, rw.model, rw.instruction)
+            if isinstance(self._rewriter, LLMRewriter):
+                self._rewriter.bind(self._rewrite_request)
+        supervisor.replace(self._start_supervisor(), [])
+        ledger = tree.ledger_cell()
+
+        def tick() -> None:
+            try:
+                supervisor.tell(Tick())
+            except pykka.ActorDeadError:
+                pass
+
+        self._io.every(TICK_S, tick)
+        if ledger is not None:
+
+            def ledger_tick() -> None:
+                try:
+                    ledger.tell(LedgerTick())
+                except pykka.ActorDeadError:
+                    pass
+
+            self._io.every(min(self.config.ledger.flush_interval_s, 1.0), ledger_tick)
+        with self._cv:
+            self._accepting = True
+
+    def _start_supervisor(self) -> pykka.ActorRef[Any]:
+        assert self._tree is not None
+        wiring = Wiring("supervisor", self._supervisor, self._supervisor_crashed, self._io.loop)
+        return Supervisor.start(self._tree, self._bus, self._rewriter, wiring)
+
+    def _supervisor_crashed(self, report: ChildFailed) -> None:
+        """Runs on the dead Supervisor's thread: hand the restart to the I/O loop thread."""
+        self._supervisor.mark_restarting()
+        self._io.call_soon(self._restart_supervisor, report)
+
+    def _restart_supervisor(self, report: ChildFailed) -> None:
+        """Start a new Supervisor and re-drive the requests the dead one held.
+
+        A request with time left is handed to the new Supervisor as it was admitted (its reply
+        channel, its deadline): it is walked again from the first provider, and whatever the
+        dead Supervisor's walks still had in flight is given back by the provider actors when
+        it completes (they drop answers for walks they no longer hold). Only a request whose
+        deadline has passed fails, with :class:`DeadlineExceededError` and its ledger entry.
+        """
+        with self._cv:
+            if self._stopped:
+                return
+            held = list(self._requests.values())
+        ledger = self._tree.ledger_cell() if self._tree is not None else None
+        redrive: list[Complete] = []
+        expired = 0
+        for admitted in held:
+            req = admitted.request
+            if not req.deadline.expired(self.clock):
+                redrive.append(Complete(req, admitted))
+                continue
+            expired += 1
+            err = DeadlineExceededError(
+                "the deadline passed while the supervisor was restarted",
+                request_id=req.request_id,
+            )
+            admitted.deliver(err)
+            if ledger is not None:
+                latency = self.clock.now() - req.started_at
+                ledger.tell(
+                    RequestFinished(req, err, (), ({"type": "supervisor.crashed"},), latency)
+                )
+        try:
+            ref = self._start_supervisor()
+        except Exception:
+            logger.exception("the supervisor could not be restarted")
+            self._supervisor.mark_down()
+            return
+        # Its unread mail holds only requests admitted after it died (those in ``held`` are
+        # re-driven from the admission table, once each).
+        ids = {c.request.request_id for c in redrive}
+        keep = [
+            m
+            for m in report.leftovers
+            if isinstance(m, Complete) and m.request.request_id not in ids
+        ]
+        self._supervisor.replace(ref, [*redrive, *keep])
+        self._bus.emit(
+            Event(
+                event_type=topics.ACTOR_RESTARTED,
+                source="system",
+                severity=Severity.WARNING,
+                payload={
+                    "actor": "supervisor",
+                    "error": report.error,
+                    "redriven": len(redrive),
+                    "failed": expired,
+                },
+            )
+        )
+
+    def _stop(self, timeout_s: float = 0.0) -> None:
+        with self._cv:
+            if self._stopped:
+                return
+            self._accepting = False
+            if timeout_s > 0:
+                self._cv.wait_for(lambda: not self._requests, timeout=timeout_s)
+            self._stopped = True
+        sup = self._supervisor.ref
+        if sup is not None:
+            try:
+                sup.ask(Shutdown(), timeout=_ASK_TIMEOUT_S)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+            self._supervisor.mark_down()
+            sup.stop(block=True, timeout=_ASK_TIMEOUT_S)
+        with self._cv:  # anything the supervisor could not answer (it was down) fails here
+            orphans = list(self._requests.values())
+        for admitted in orphans:
+            admitted.deliver(
+                SystemStoppedError(
+                    "the system stopped before the request was answered",
+                    request_id=admitted.request.request_id,
+                )
+            )
+        tree = self._tree
+        if tree is not None:
+            self._flush_ledger_for_stop(tree)
+            names = [n for n in tree.children if n not in ("telemetry", "ledger")]
+            tree.stop(["ledger", *names], _ASK_TIMEOUT_S)
+            if self._io.loop.is_running():
+                for adapter in tree.adapters.values():
+                    try:
+                        self._io.submit(adapter.aclose()).result(_ASK_TIMEOUT_S)
+                    except Exception:
+                        pass
+        self._io.stop()
+        if tree is not None:
+            tree.stop(["telemetry"], _ASK_TIMEOUT_S)  # drains and flushes the sinks
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        if self._metrics is not None:
+            self._metrics.close()  # leave the host registry even if telemetry never started
+
+    @staticmethod
+    def _flush_ledger_for_stop(tree: ActorTree) -> None:
+        """Flush until nothing is pending; a failing store gets a few quick retries. A ledger
+        that crashed while the system stopped (its report never reached the Supervisor) is
+        restarted from its crash report first, so its unwritten entries are not lost."""
+        pending = 0
+        revivals = 0
+        for attempt in range(_STOP_FLUSH_TRIES):
+            tree.revive_for_stop("ledger", _ASK_TIMEOUT_S)
+            ledger = tree.ledger_cell()
+            if ledger is None or ledger.ref is None:
+                return
+            try:
+                pending = cast(int, ledger.ref.ask(FlushLedger(), timeout=_ASK_TIMEOUT_S))
+            except pykka.ActorDeadError:
+                revivals += 1
+                if revivals > 3:
+                    return
+                continue  # it crashed under the flush: revive it and flush again
+            except pykka.Timeout:
+                return
+            if not pending:
+                return
+            time.sleep(0.05 * (attempt + 1))
+        logger.error("ledger: stopping with %s entries the store would not accept", pending)
+
+    # -- requests -------------------------------------------------------------------------
