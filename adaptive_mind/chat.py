@@ -180,7 +180,7 @@ class ToolSpec:
         when None), safe to hand to an SDK."""
         if self.parameters is None:
             return {"type": "object", "properties": {}}
-        out: dict[str, Any] = _thaw(self.parameters)  # builds every container afresh
+        out: dict[str, Any] = thaw(self.parameters)  # builds every container afresh
         return out
 
     def openai(self) -> dict[str, Any]:
@@ -195,12 +195,12 @@ class ToolSpec:
         return {"type": "function", "function": fn}
 
 
-def _thaw(value: Any) -> Any:
-    """Plain dicts and lists from read-only mappings and tuples (for deepcopy and SDKs)."""
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists from read-only mappings and tuples (fresh containers, for SDKs)."""
     if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
+        return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_thaw(v) for v in value]
+        return [thaw(v) for v in value]
     return value
 
 

@@ -18,7 +18,7 @@ instead of ``max_tokens`` when both are set; ``response_format``, ``tools``, ``t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import openai
@@ -32,6 +32,7 @@ from adaptive_mind.chat import (
     RequestParams,
     ToolCall,
     Usage,
+    thaw,
 )
 from adaptive_mind.config import ProviderConfig
 from adaptive_mind.providers.base import (
@@ -118,7 +119,7 @@ class OpenAIAdapter:
             if value is not None:
                 out[name] = list(value) if name == "stop" else value
         if p.response_format is not None:  # OpenAI's own shape, sent as is
-            out["response_format"] = _plain(p.response_format)
+            out["response_format"] = thaw(p.response_format)
         if p.tools is not None:
             out["tools"] = [t.openai() for t in p.tools]
         choice = p.tool_choice_openai()
@@ -221,17 +222,8 @@ def _message(m: ChatMessage) -> dict[str, Any]:
     """A message as OpenAI takes it (the canonical shape is OpenAI's own)."""
     if isinstance(m.content, str) and m.name is None and m.role != "tool":
         return {"role": m.role, "content": m.content}  # the common case, without a dump
-    out: dict[str, Any] = _plain(m.model_dump(exclude_none=True))
+    out: dict[str, Any] = thaw(m.model_dump(exclude_none=True))
     return out
-
-
-def _plain(value: Any) -> Any:
-    """Plain dicts and lists (from tuples and read-only mappings) for the SDK."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _int(obj: Any, name: str) -> int | None:

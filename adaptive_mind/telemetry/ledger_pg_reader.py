@@ -15,6 +15,7 @@ import psycopg
 
 from adaptive_mind.config._dsn import redact_dsn, scrub_dsn
 from adaptive_mind.telemetry.ledger_pg import HEAD, META, TABLE, PostgresError, connect
+from adaptive_mind.telemetry.ledger_reader import filters
 from adaptive_mind.telemetry.ledger_store import LEGACY_SEAL
 from adaptive_mind.telemetry.ledger_verify import (
     ChainWalk,
@@ -72,16 +73,7 @@ class PostgresSource:
         provider: str | None,
         limit: int | None,
     ) -> list[str]:
-        where: list[str] = []
-        args: list[Any] = []
-        for clause, value in (
-            ("started_at >= %s", since),  # COLLATE "C": text order is time order
-            ("started_at < %s", until),
-            ("outcome = %s", outcome),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
+        where, args = filters("%s", since, until, outcome)  # COLLATE "C": text order
         sql = f"SELECT doc FROM {TABLE}" + (" WHERE " + " AND ".join(where) if where else "")
         if provider is None and limit is not None:
             rows = self._query(sql + " ORDER BY seq DESC LIMIT %s", [*args, limit])

@@ -89,6 +89,25 @@ class LedgerSource(Protocol):
     def close(self) -> None: ...
 
 
+def filters(
+    mark: str, since: str | None, until: str | None, outcome: str | None
+) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses (joined with AND) and arguments for the time window and outcome, with
+    ``mark`` as the driver's placeholder (``?`` for sqlite3, ``%s`` for psycopg). ``started_at``
+    is stored as UTC ``isoformat()``, whose text order is time order."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, op, value in (
+        ("started_at", ">=", since),
+        ("started_at", "<", until),
+        ("outcome", "=", outcome),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} {mark}")
+            args.append(value)
+    return where, args
+
+
 class SqliteSource:
     """A ledger file, read-only."""
 
@@ -103,18 +122,10 @@ class SqliteSource:
         provider: str | None,
         limit: int | None,
     ) -> list[str]:
-        where: list[str] = []
-        args: list[Any] = []
-        # started_at is stored as UTC isoformat(), whose text order is time order.
-        for clause, value in (
-            ("started_at >= ?", since),
-            ("started_at < ?", until),
-            ("outcome = ?", outcome),
-            ("CASE WHEN json_valid(doc) THEN json_extract(doc, '$.provider') END = ?", provider),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
+        where, args = filters("?", since, until, outcome)
+        if provider is not None:
+            where.append("CASE WHEN json_valid(doc) THEN json_extract(doc, '$.provider') END = ?")
+            args.append(provider)
         sql = "SELECT doc FROM ledger" + (" WHERE " + " AND ".join(where) if where else "")
         if limit is not None:  # the newest ``limit``, still returned oldest first
             sql += " ORDER BY seq DESC LIMIT ?"
