@@ -3,6 +3,7 @@
 Commands are imperative (``LeaseKey``), replies are nouns or past participles (``KeyLeased``).
 """
 
+from adaptive_mind.core.walk_actions import ExhaustedReason
 from adaptive_mind.messages.breaker import (
     AcquirePermit,
     GetBreakerState,
@@ -26,7 +27,6 @@ from adaptive_mind.messages.provider import (
     AttemptFailed,
     CancelRequest,
     ConsequenceRecorded,
-    ExhaustedReason,
     ProviderExhausted,
     ProviderSucceeded,
     TryProvider,

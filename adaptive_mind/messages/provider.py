@@ -1,36 +1,16 @@
-"""Messages between the Supervisor and a ProviderActor."""
+"""Messages between the Supervisor and a ProviderActor (``ExhaustedReason`` lives with the walk
+engine in :mod:`adaptive_mind.core.walk_actions`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from adaptive_mind.chat import Attempt, FinishReason, ToolCall, Usage
+from adaptive_mind.core.walk_actions import ExhaustedReason
 from adaptive_mind.messages.address import Address
 from adaptive_mind.messages.request import RequestSpec
-
-
-class ExhaustedReason(StrEnum):
-    """Why a provider could not answer a request (values are the codes users see)."""
-
-    CIRCUIT_OPEN = "circuit_open"  # the breaker denied the permit
-    RATE_LIMITED = "rate_limited"  # every usable key is inside a rate-limit window
-    KEYS_DISABLED = "keys_disabled"  # every key is disabled (bad key, no quota)
-    PROBING = "probing"  # the only usable keys are on probation with their probe out
-    RETRY_BUDGET = "retry_budget"  # a retry was needed but the provider's retry budget is spent
-    ATTEMPTS = "attempts"  # the request made retry.max_attempts calls on this provider
-    BACKOFF = "backoff"  # every key was tried: retry this provider after a jittered backoff
-    NO_MODELS = "no_models"  # every model failed with a MODEL error
-    REFUSED = "refused"  # content-policy refusal
-    BAD_REQUEST = "bad_request"  # the request is invalid; stop everything
-    LOCAL_ERROR = "local_error"  # the call failed here before anything was sent; next provider
-    INVALID_OUTPUT = "invalid_output"  # answered text that is not the JSON asked for; next provider
-    DEADLINE = "deadline"  # the request's deadline passed
-    DOWN = "down"  # the provider is marked down by supervision
-    CRASHED = "crashed"  # its actor crashed mid-walk; it was restarted
-
 
 SKIP_REASONS = frozenset(
     {

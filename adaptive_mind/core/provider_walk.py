@@ -1,0 +1,426 @@
+"""The provider walk as a sans-IO engine: events in, actions out, no threads, no I/O.
+
+One :class:`ProviderWalks` holds where each request's walk over one provider stands. Its methods
+take what happened (the walk was asked for, the breaker granted or denied a permit, the key pool
+leased a key or had none, a call finished, the key pool gave its verdict) and return the
+:data:`Action` values the caller must carry out, in order. The ProviderActor is an interpreter of
+these actions: it tells the breaker and the key pool, starts calls on the I/O loop and replies to
+the Supervisor. Tests drive the engine directly with a fake clock (``tests/core``).
+
+Walk order: Key 1 Model 1, Key 2 Model 1, …, then Model 2. A MODEL error moves to the next model
+without blaming the key; a rate limit or a fatal key error moves to the next key; a server-side
+failure (5xx, timeout, dropped connection, UNKNOWN) is retried on a key this walk has not tried,
+under the retry budget; when every leasable key has been tried the walk ends with BACKOFF and the
+Supervisor retries the provider after a jittered wait. ``max_attempts`` calls per request end the
+walk; BAD_REQUEST and refusals end it at once.
+
+Every permit and lease the engine is handed is given back exactly once: with a verdict
+(:class:`ReportKey` / :class:`RecordBreaker`) or without (:class:`GiveBack`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Generic
+
+from adaptive_mind.chat import ErrorCategory
+from adaptive_mind.clock import Clock, Deadline
+from adaptive_mind.core.breaker import Permit
+from adaptive_mind.core.key_pool import Lease, Unavailable
+from adaptive_mind.core.walk_actions import (
+    Action,
+    AskLease,
+    AskPermit,
+    AttemptFailed,
+    C,
+    CancelCall,
+    ExhaustedReason,
+    Failure,
+    Finished,
+    GiveBack,
+    ModelFailover,
+    RecordBreaker,
+    ReportKey,
+    StartCall,
+    Succeeded,
+    is_neutral,
+    is_rate_limit,
+)
+
+_NO_KEY = {
+    Unavailable.RATE_LIMITED: ExhaustedReason.RATE_LIMITED,
+    Unavailable.KEYS_DISABLED: ExhaustedReason.KEYS_DISABLED,
+    Unavailable.PROBING: ExhaustedReason.PROBING,
+    Unavailable.TRIED: ExhaustedReason.BACKOFF,
+}
+_SERVER_SIDE = (ErrorCategory.TRANSIENT, ErrorCategory.UNKNOWN)
+DEADLINE_SLACK_S = 0.01
+"""A call cut by its timeout this close to the deadline was cut by the deadline."""
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+
+class Stage(Enum):
+    ACQUIRE = 1  # waiting for the breaker's permit and the key pool's lease (asked together)
+    CALL = 2  # the call is running
+    VERDICT = 3  # waiting for the key pool to say whether a failure was independent
+
+
+@dataclass(slots=True)
+class _Walk(Generic[C]):
+    context: C
+    deadline: Deadline
+    models: tuple[str, ...]
+    exclude: set[str]
+    """Keys out of this walk for good: fatal errors and rate limits."""
+    attempts: int
+    """Calls this request has made on this provider in this pass."""
+    retry: bool
+    """The next call is a retry after a server-side failure (needs retry budget)."""
+    force: bool
+    model_i: int = 0
+    tried: set[str] = field(default_factory=set)
+    """Keys that failed server-side in this walk: other keys go first, then a backoff."""
+    stage: Stage = Stage.ACQUIRE
+    permit: Permit | None = None
+    lease: Lease | None = None
+    denied: tuple[bool, float | None] | None = None
+    """(retry budget spent, retry_at) once the breaker said no."""
+    no_key: tuple[Unavailable, float | None] | None = None
+    lease_asked: bool = True
+    call_id: int = 0
+    started: float = 0.0
+    cut_by_deadline: bool = False
+    cancelled: bool = False
+    prefer: str | None = None
+    failure: Failure | None = None
+
+
+class ProviderWalks(Generic[C]):
+    """Where each request's walk over one provider stands. Not thread-safe: one owner."""
+
+    def __init__(self, clock: Clock, timeout_s: float, max_attempts: int) -> None:
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._walks: dict[str, _Walk[C]] = {}
+        self._calls = 0
+        self._careful = False
+        """True while the breaker is not known to be closed: permits are asked before leases."""
+
+    def __len__(self) -> int:
+        return len(self._walks)
+
+    def stage(self, request_id: str) -> Stage | None:
+        walk = self._walks.get(request_id)
+        return None if walk is None else walk.stage
+
+    def walking(self) -> list[str]:
+        """The requests being walked (not cancelled)."""
+        return [rid for rid, w in self._walks.items() if not w.cancelled]
+
+    def model(self, request_id: str) -> str | None:
+        walk = self._walks.get(request_id)
+        return None if walk is None else walk.models[walk.model_i]
+
+    # -- events ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        request_id: str,
+        context: C,
+        deadline: Deadline,
+        models: tuple[str, ...],
+        *,
+        exclude: frozenset[str] = frozenset(),
+        attempts_before: int = 0,
+        retry: bool = False,
+        force: bool = False,
+        start_model: int = 0,
+    ) -> list[Action[C]]:
+        """Walk this provider's models and keys for a request."""
+        walk = _Walk(context, deadline, models, set(exclude), attempts_before, retry, force)
+        walk.model_i = min(start_model, len(models) - 1)
+        self._walks[request_id] = walk
+        return self._next_attempt(request_id, walk)
+
+    def permit_granted(self, request_id: str, permit: Permit) -> list[Action[C]]:
+        walk = self._acquiring(request_id)
+        if walk is None:  # cannot happen: a walk leaves ACQUIRE only once both answered
+            return [GiveBack(None, permit)]
+        walk.permit = permit
+        self._careful = permit.probe
+        if not walk.lease_asked and not walk.cancelled:
+            return [self._ask_lease(request_id, walk)]
+        return self._acquired(request_id, walk)
+
+    def permit_denied(
+        self, request_id: str, budget_spent: bool, retry_at: float | None
+    ) -> list[Action[C]]:
+        walk = self._acquiring(request_id)
+        if walk is None:
+            return []
+        walk.denied = (budget_spent, retry_at)
+        self._careful = True
+        return self._acquired(request_id, walk)
+
+    def key_leased(self, request_id: str, lease: Lease) -> list[Action[C]]:
+        walk = self._acquiring(request_id)
+        if walk is None:
+            return [GiveBack(lease, None)]
+        walk.lease = lease
+        return self._acquired(request_id, walk)
+
+    def no_key(
+        self, request_id: str, reason: Unavailable, next_free_at: float | None
+    ) -> list[Action[C]]:
+        walk = self._acquiring(request_id)
+        if walk is None:
+            return []
+        walk.no_key = (reason, next_free_at)
+        return self._acquired(request_id, walk)
+
+    def call_done(
+        self,
+        request_id: str,
+        call_id: int,
+        lease: Lease,
+        permit: Permit,
+        failure: Failure | None,
+        *,
+        cancelled: bool = False,
+    ) -> list[Action[C]]:
+        """The call ``call_id`` ended: ``failure`` None is an answer (the caller keeps it)."""
+        walk = self._walks.get(request_id)
+        if walk is None or walk.stage is not Stage.CALL or walk.call_id != call_id:
+            # A call of an earlier owner (a restart) or of a cancelled walk: give back.
+            return [GiveBack(lease, permit)]
+        if walk.cancelled or cancelled:
+            del self._walks[request_id]
+            return [GiveBack(lease, permit)]
+        latency_ms = (self._clock.now() - walk.started) * 1000.0
+        model = walk.models[walk.model_i]
+        ctx = walk.context
+        if failure is None:
+            del self._walks[request_id]
+            return [
+                ReportKey(request_id, lease, None, None, False, False, ctx),
+                RecordBreaker(request_id, permit, None, True, False, ctx),
+                Succeeded(request_id, model, lease.key_id, latency_ms, ctx),
+            ]
+        if (
+            failure.timed_out
+            and walk.cut_by_deadline
+            and walk.deadline.remaining(self._clock) <= DEADLINE_SLACK_S
+        ):
+            # The request's deadline, not the provider, cut this call: not a failure. Only when
+            # the deadline really has passed: a reset the SDK reports as a timeout is a failure.
+            return [
+                GiveBack(lease, permit),
+                self._finish(request_id, walk, ExhaustedReason.DEADLINE),
+            ]
+        actions: list[Action[C]] = [
+            AttemptFailed(request_id, model, lease.key_id, latency_ms, failure, ctx)
+        ]
+        walk.failure = failure
+        if is_neutral(failure):
+            actions.append(GiveBack(lease, permit, walk.retry))
+            actions += self._after_failure(request_id, walk, lease.key_id, failure)
+            return actions
+        rate_limited = is_rate_limit(failure)
+        # Only the key pool knows whether a server-side failure is news; the breaker must hear
+        # its verdict before this walk asks for the next permit, so wait for the pool's answer.
+        wants_verdict = failure.category in _SERVER_SIDE and not rate_limited
+        actions.append(
+            ReportKey(
+                request_id,
+                lease,
+                failure.category,
+                failure.retry_after_s,
+                wants_verdict,
+                rate_limited,
+                ctx,
+            )
+        )
+        if wants_verdict:
+            walk.stage = Stage.VERDICT
+            return actions
+        actions.append(RecordBreaker(request_id, permit, failure.category, True, rate_limited, ctx))
+        actions += self._after_failure(request_id, walk, lease.key_id, failure)
+        return actions
+
+    def verdict(self, request_id: str, independent: bool) -> list[Action[C]]:
+        """The key pool's answer to a :class:`ReportKey` with ``wants_verdict``."""
+        walk = self._walks.get(request_id)
+        if walk is None or walk.stage is not Stage.VERDICT:
+            return []
+        assert walk.permit is not None and walk.lease is not None and walk.failure is not None
+        actions: list[Action[C]] = [
+            RecordBreaker(
+                request_id,
+                walk.permit,
+                walk.failure.category,
+                independent,
+                False,
+                walk.context,
+                notify=True,
+            )
+        ]
+        if walk.cancelled:
+            del self._walks[request_id]
+            return actions
+        return actions + self._after_failure(request_id, walk, walk.lease.key_id, walk.failure)
+
+    def cancel(self, request_id: str) -> list[Action[C]]:
+        """Stop walking ``request_id``; no answer is expected. A running call is cancelled and
+        its end still comes back (to give its lease and permit back)."""
+        walk = self._walks.get(request_id)
+        if walk is None:
+            return []
+        walk.cancelled = True
+        # Waiting for answers: they come back to a cancelled walk, which gives back and ends.
+        return [CancelCall(request_id)] if walk.stage is Stage.CALL else []
+
+    def clear(self) -> list[str]:
+        """Forget every walk (stopping); returns the requests whose call was running."""
+        running = [rid for rid, w in self._walks.items() if w.stage is Stage.CALL]
+        self._walks.clear()
+        return running
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _acquiring(self, request_id: str) -> _Walk[C] | None:
+        walk = self._walks.get(request_id)
+        return walk if walk is not None and walk.stage is Stage.ACQUIRE else None
+
+    def _next_attempt(self, rid: str, walk: _Walk[C]) -> list[Action[C]]:
+        """Ask the breaker and the key pool at once; the call starts when both have answered."""
+        if walk.deadline.expired(self._clock):
+            return [self._finish(rid, walk, ExhaustedReason.DEADLINE)]
+        if walk.attempts >= self._max_attempts:
+            return [self._finish(rid, walk, ExhaustedReason.ATTEMPTS)]
+        walk.stage = Stage.ACQUIRE
+        walk.permit = walk.lease = None
+        walk.denied = walk.no_key = None
+        actions: list[Action[C]] = [AskPermit(rid, walk.retry, walk.force)]
+        # While the breaker is not known closed, ask for the permit first: with one probe permit
+        # and one probation lease, asking both at once lets two walks each hold half forever.
+        walk.lease_asked = not self._careful
+        if walk.lease_asked:
+            actions.append(self._ask_lease(rid, walk))
+        return actions
+
+    def _ask_lease(self, rid: str, walk: _Walk[C]) -> AskLease:
+        walk.lease_asked = True
+        return AskLease(rid, frozenset(walk.exclude | walk.tried), walk.prefer)
+
+    @staticmethod
+    def _has_both_answers(walk: _Walk[C]) -> bool:
+        permit_answered = walk.permit is not None or walk.denied is not None
+        lease_answered = not walk.lease_asked or walk.lease is not None or walk.no_key is not None
+        return permit_answered and lease_answered
+
+    def _acquired(self, rid: str, walk: _Walk[C]) -> list[Action[C]]:
+        """Both answers are in (or not yet): start the call, or end the walk and give back."""
+        if not self._has_both_answers(walk):
+            return []
+        if walk.cancelled or walk.denied is not None or walk.no_key is not None:
+            actions: list[Action[C]] = []
+            if walk.lease is not None or walk.permit is not None:
+                actions.append(GiveBack(walk.lease, walk.permit, walk.retry))
+            if walk.cancelled:
+                del self._walks[rid]
+            elif walk.denied is not None:
+                budget_spent, retry_at = walk.denied
+                if budget_spent:
+                    actions.append(self._finish(rid, walk, ExhaustedReason.RETRY_BUDGET))
+                else:
+                    actions.append(
+                        self._finish(rid, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=retry_at)
+                    )
+            elif walk.no_key is not None:
+                unavailable, next_free_at = walk.no_key
+                reason = _NO_KEY[unavailable]
+                actions.append(
+                    self._finish(
+                        rid,
+                        walk,
+                        reason,
+                        retry_at=next_free_at,
+                        cooling=reason is ExhaustedReason.RATE_LIMITED,
+                    )
+                )
+            return actions
+        assert walk.lease is not None and walk.permit is not None
+        return self._start_call(rid, walk, walk.lease, walk.permit)
+
+    def _start_call(
+        self, rid: str, walk: _Walk[C], lease: Lease, permit: Permit
+    ) -> list[Action[C]]:
+        remaining = walk.deadline.remaining(self._clock)
+        if remaining <= 0:
+            return [GiveBack(lease, permit), self._finish(rid, walk, ExhaustedReason.DEADLINE)]
+        walk.stage = Stage.CALL
+        walk.attempts += 1
+        walk.cut_by_deadline = remaining < self._timeout_s
+        walk.started = self._clock.now()
+        self._calls += 1
+        walk.call_id = self._calls
+        return [
+            StartCall(
+                rid,
+                walk.call_id,
+                walk.models[walk.model_i],
+                lease.key_id,
+                min(self._timeout_s, remaining),
+                lease,
+                permit,
+                walk.context,
+            )
+        ]
+
+    def _after_failure(
+        self, rid: str, walk: _Walk[C], key_id: str, failure: Failure
+    ) -> list[Action[C]]:
+        category = failure.category
+        if category is ErrorCategory.CONTENT_POLICY:
+            return [self._finish(rid, walk, ExhaustedReason.REFUSED, detail=failure.error)]
+        if category is ErrorCategory.BAD_REQUEST:
+            return [self._finish(rid, walk, ExhaustedReason.BAD_REQUEST, detail=failure.error)]
+        if failure.local:  # another key would fail the same way here
+            return [self._finish(rid, walk, ExhaustedReason.LOCAL_ERROR, detail=failure.error)]
+        if failure.invalid_output:  # this provider's model missed the format: try another
+            return [self._finish(rid, walk, ExhaustedReason.INVALID_OUTPUT, detail=failure.error)]
+        if category is ErrorCategory.MODEL:
+            model = walk.models[walk.model_i]
+            walk.model_i += 1
+            walk.prefer = key_id
+            walk.retry = False
+            walk.tried.clear()
+            if walk.model_i >= len(walk.models):
+                return [self._finish(rid, walk, ExhaustedReason.NO_MODELS, detail=failure.error)]
+            failover = ModelFailover(rid, model, walk.models[walk.model_i], failure.error)
+            return [failover, *self._next_attempt(rid, walk)]
+        walk.prefer = None
+        if category is ErrorCategory.KEY_FATAL or is_rate_limit(failure):
+            walk.exclude.add(key_id)  # the key's own fault: another key, no retry budget
+            walk.retry = False
+        else:
+            walk.tried.add(key_id)  # the servers' fault: a retry, another key first
+            walk.retry = True
+        return self._next_attempt(rid, walk)
+
+    def _finish(
+        self,
+        rid: str,
+        walk: _Walk[C],
+        reason: ExhaustedReason,
+        *,
+        detail: str = "",
+        retry_at: float | None = None,
+        cooling: bool = False,
+    ) -> Finished[C]:
+        self._walks.pop(rid, None)
+        return Finished(rid, reason, walk.context, detail, retry_at, cooling, walk.model_i)
