@@ -7,8 +7,10 @@ Every time read in the runtime's logic goes through a :class:`Clock`, so tests j
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -33,22 +35,50 @@ class MonotonicClock:
 
 
 class FakeClock:
-    """A clock that only moves when told to; safe to read from any thread."""
+    """A clock that only moves when told to; safe to read from any thread.
+
+    It is also the timer of whoever uses it: :meth:`call_at` schedules a callback and
+    :meth:`advance` runs, in time order, every callback that has come due (trio's ``MockClock``
+    and ``Clock.deadline_to_sleep_time`` in one). The runtime's wake-ups go through it when the
+    system runs on a FakeClock, so a test moves time and the runtime notices at once.
+    """
 
     def __init__(self, start: float = 1000.0) -> None:
         self._now = start
         self._lock = threading.Lock()
+        self._timers: list[tuple[float, int, Callable[[], object]]] = []
+        self._seq = 0
 
     def now(self) -> float:
         with self._lock:
             return self._now
 
+    def call_at(self, at: float, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` once the clock reaches ``at`` (at once if it has: on this thread)."""
+        with self._lock:
+            if at > self._now:
+                self._seq += 1
+                heapq.heappush(self._timers, (at, self._seq, fn))
+                return
+        fn()
+
+    @property
+    def pending(self) -> int:
+        """How many callbacks are scheduled and not yet due."""
+        with self._lock:
+            return len(self._timers)
+
     def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (must be >= 0)."""
+        """Move time forward by ``seconds`` (must be >= 0) and run the callbacks now due."""
         if seconds < 0:
             raise ValueError("seconds: must be >= 0")
         with self._lock:
             self._now += seconds
+            due = []
+            while self._timers and self._timers[0][0] <= self._now:
+                due.append(heapq.heappop(self._timers)[2])
+        for fn in due:  # outside the lock: a callback may read the clock or schedule again
+            fn()
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self.now():.3f})"

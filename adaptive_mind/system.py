@@ -39,9 +39,9 @@ from adaptive_mind.messages import (
     RequestSpec,
 )
 from adaptive_mind.messages.request import Result, new_thread_reply
+from adaptive_mind.messages.supervision import AbandonRequest
 from adaptive_mind.supervision.chaos import Chaos
 from adaptive_mind.supervision.rewriter import PromptRewriter
-from adaptive_mind.supervision.supervisor import AbandonRequest
 from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.system_inspect import Inspection
 from adaptive_mind.system_lifecycle import Lifecycle

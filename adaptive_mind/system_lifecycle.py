@@ -22,8 +22,9 @@ from adaptive_mind.messages import (
     FlushLedger,
     RequestFinished,
 )
+from adaptive_mind.messages.supervision import Shutdown
 from adaptive_mind.supervision.rewriter import LLMRewriter
-from adaptive_mind.supervision.supervisor import Shutdown, Supervisor, Tick
+from adaptive_mind.supervision.supervisor import Supervisor
 from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.system_state import (
     ASK_TIMEOUT_S as _ASK_TIMEOUT_S,
@@ -32,7 +33,6 @@ from adaptive_mind.system_state import (
     STOP_FLUSH_TRIES as _STOP_FLUSH_TRIES,
 )
 from adaptive_mind.system_state import (
-    TICK_S,
     SystemState,
 )
 from adaptive_mind.telemetry import metrics as metrics_mod
@@ -99,13 +99,6 @@ class Lifecycle(SystemState):
         supervisor.replace(self._start_supervisor(), [])
         ledger = tree.ledger_cell()
 
-        def tick() -> None:
-            try:
-                supervisor.tell(Tick())
-            except pykka.ActorDeadError:
-                pass
-
-        self._io.every(TICK_S, tick)
         if ledger is not None:
 
             def ledger_tick() -> None:

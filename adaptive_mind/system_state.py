@@ -24,8 +24,6 @@ from adaptive_mind.telemetry.sinks import LoggingSink, SubscriberSink
 
 ASK_TIMEOUT_S = 10.0
 STOP_FLUSH_TRIES = 8
-TICK_S = 0.01
-"""How often the Supervisor checks deadlines and cooldown waits."""
 
 
 class _Table(Protocol):

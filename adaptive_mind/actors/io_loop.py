@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from adaptive_mind.clock import Clock
+
 T = TypeVar("T")
 
 
@@ -84,6 +86,27 @@ class IoLoop:
         """Run ``fn(*args)`` on the loop thread (thread-safe)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
             self._loop.call_soon_threadsafe(fn, *args)
+
+    def wake_at(self, clock: Clock, at: float, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` on the loop once ``clock`` reaches ``at`` (clock time).
+
+        A clock that schedules its own callbacks (a :class:`~adaptive_mind.clock.FakeClock`)
+        runs ``fn`` when a test advances it; the real clock goes through ``loop.call_later``.
+        One mechanism for every wake-up: nothing polls.
+        """
+        call_at = getattr(clock, "call_at", None)
+        if call_at is not None:
+            call_at(at, fn)
+            return
+        delay = max(0.0, at - clock.now())
+        try:
+            here = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._loop.call_later(delay, fn)
+        else:
+            self.call_soon(lambda: self._loop.call_later(delay, fn))
 
     def every(self, interval_s: float, fn: Callable[[], object]) -> None:
         """Call ``fn`` every ``interval_s`` seconds on the loop until it stops."""

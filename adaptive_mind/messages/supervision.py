@@ -1,4 +1,5 @@
-"""Messages about actors themselves: crashes, restarts and chaos."""
+"""Messages about actors themselves (crashes, restarts, chaos) and the facade's commands to the
+Supervisor (abandon, shut down, count, the wake-up)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,27 @@ class ChildFailed:
     """Messages it had received but not handled; they go to the replacement."""
     snapshot: Any
     """Its last known state, for the replacement (kind-specific)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Internal: the wake-up set for ``at`` (clock time): check deadlines and waits."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonRequest:
+    """The caller stopped waiting (its task was cancelled): finish the request quietly."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Fail every in-flight request with SystemStoppedError; answered with the count (ask)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CountInFlight:
+    """Ask for the number of in-flight requests."""

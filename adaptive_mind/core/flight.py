@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from adaptive_mind.chat import Attempt, ErrorCategory
+from adaptive_mind.chat import Attempt, Completion, ErrorCategory
 from adaptive_mind.errors import (
     AdaptiveMindError,
     AllProvidersFailedError,
@@ -148,3 +148,26 @@ class Flight:
             skipped=[(p, "unsupported") for p in self.msg.request.unsupported] + self.skipped,
             until={p: self.wall(t) for p, t in self.until.items()},
         )
+
+    def summary(
+        self, result: Completion | AdaptiveMindError, latency_s: float
+    ) -> dict[str, object]:
+        """The payload of the request's final event (``request.succeeded`` / ``request.failed``)."""
+        payload: dict[str, object] = {
+            "latency_ms": round(latency_s * 1000.0, 3),
+            "attempts": len(self.attempts),
+            "attempt_list": [
+                (a.provider, a.model, a.category.value if a.category else "OK", a.latency_ms)
+                for a in self.attempts
+            ],
+        }
+        if isinstance(result, Completion):
+            payload.update(provider=result.provider, model=result.model, key_id=result.key_id)
+            payload["usage"] = result.usage.model_dump(exclude_none=True)
+            payload["finish_reason"] = result.finish_reason
+        else:
+            payload["error"] = type(result).__name__
+        metadata = self.msg.request.metadata
+        if metadata is not None:
+            payload["metadata"] = dict(metadata)  # users join a failure to their records
+        return payload
