@@ -33,6 +33,7 @@ from adaptive_mind.core.request_walk import (
     TryNext,
     WaitUntil,
 )
+from adaptive_mind.core.restart import ChildKind
 from adaptive_mind.errors import (
     AdaptiveMindError,
     SystemStoppedError,
@@ -247,7 +248,7 @@ class Supervisor(LoopBaseActor):
         if child is None or child.cell.state.value == "down":
             return
         child.cell.mark_restarting()
-        if self._tree.intensity.allow(report.name):
+        if self._tree.intensity.allow(child.spec.budget):
             try:
                 ref = child.start(report.snapshot)
             except Exception as exc:  # cannot even start it: treat as past the limit
@@ -256,7 +257,7 @@ class Supervisor(LoopBaseActor):
             else:
                 delivered = child.cell.replace(ref, list(report.leftovers))
                 self._emit_actor(topics.ACTOR_RESTARTED, report, Severity.WARNING)
-                if child.kind == "provider" and child.provider is not None:
+                if child.kind is ChildKind.PROVIDER and child.provider is not None:
                     resent = {m.request.request_id for m in delivered if isinstance(m, TryProvider)}
                     lost = [rid for rid in report.snapshot or () if rid not in resent]
                     self._reroute(child.provider, lost, ExhaustedReason.CRASHED)

@@ -1,6 +1,8 @@
 """The supervision tree: every supervised actor, its stable cell, and how to (re)start it.
 
-The ActorSystem builds one tree; the (live) Supervisor restarts its children through it. Each
+The ActorSystem builds one tree from one :class:`~adaptive_mind.core.restart.ChildSpec` per actor
+and the :class:`~adaptive_mind.core.restart.SupFlags` of the config; the (live) Supervisor restarts
+its children through it, counting restarts per group (a provider's three actors share one). Each
 child is started with a :class:`~adaptive_mind.actors.base.Wiring` naming it, giving its cell as
 its address, and reporting its crash to the Supervisor's cell.
 """
@@ -24,7 +26,7 @@ from adaptive_mind.actors.provider import ProviderActor
 from adaptive_mind.actors.telemetry import Drain, TelemetryActor
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import ProviderConfig, RuntimeConfig
-from adaptive_mind.core.restart import RestartIntensity
+from adaptive_mind.core.restart import ChildKind, ChildSpec, RestartIntensity, SupFlags
 from adaptive_mind.messages import ChildFailed
 from adaptive_mind.providers import ProviderAdapter, build_adapter
 from adaptive_mind.telemetry.bus import EventBus
@@ -36,15 +38,26 @@ RESTARTED_BREAKER_OPEN_S = 1.0
 
 @dataclass
 class Child:
-    """One supervised actor."""
+    """One supervised actor: its spec, its stable cell, and how to start it."""
 
-    name: str
-    kind: str
+    spec: ChildSpec
     cell: ActorCell
     start: Callable[[Any], pykka.ActorRef[Any]]
     """Start a fresh actor from a snapshot (None: from defaults)."""
-    provider: str | None = None
-    """The provider it serves (its failure beyond the restart limit takes the provider down)."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.id
+
+    @property
+    def kind(self) -> ChildKind:
+        return self.spec.kind
+
+    @property
+    def provider(self) -> str | None:
+        """The provider whose group it is in (past the group's restart limit, that provider is
+        marked down)."""
+        return self.spec.group
 
 
 @dataclass
@@ -67,7 +80,8 @@ class ActorTree:
     def __post_init__(self) -> None:
         self._started: set[str] = set()
         sup = self.config.supervision
-        self.intensity = RestartIntensity(sup.max_restarts, sup.within_s, self.clock)
+        self.flags = SupFlags(intensity=sup.max_restarts, period_s=sup.within_s)
+        self.intensity = RestartIntensity(self.flags, self.clock)
         self._crashes: dict[str, ChildFailed] = {}
         self._crash_cv = threading.Condition()
 
@@ -102,26 +116,21 @@ class ActorTree:
         return True
 
     def _add(
-        self,
-        name: str,
-        kind: str,
-        start: Callable[[Any, Wiring], pykka.ActorRef[Any]],
-        provider: str | None = None,
+        self, spec: ChildSpec, start: Callable[[Any, Wiring], pykka.ActorRef[Any]]
     ) -> ActorCell:
-        cell = ActorCell(name)
-        wiring = self._wiring(name, cell)
-        child = Child(name, kind, cell, lambda snap: start(snap, wiring), provider)
-        self.children[name] = child
+        cell = ActorCell(spec.id)
+        wiring = self._wiring(spec.id, cell)
+        child = Child(spec, cell, lambda snap: start(snap, wiring))
+        self.children[spec.id] = child
         cell.replace(child.start(None), [])
-        self._started.add(name)
+        self._started.add(spec.id)
         return cell
 
     def build(self) -> None:
         """Start every child actor (telemetry first, so the others can publish)."""
         clock, bus = self.clock, self.bus
         tel = self._add(
-            "telemetry",
-            "telemetry",
+            ChildSpec("telemetry", ChildKind.TELEMETRY),
             lambda _s, w: TelemetryActor.start(bus, self.sinks, self.subscribers, wiring=w),
         )
         self.bus.wake = lambda: tel.tell(Drain())
@@ -130,8 +139,7 @@ class ActorTree:
             store = self.ledger_store
             factory = (lambda: store) if store is not None else None
             self._add(
-                "ledger",
-                "ledger",
+                ChildSpec("ledger", ChildKind.LEDGER),
                 lambda snap, w: LedgerActor.start(
                     lcfg, clock, bus, factory, pending=snap, wiring=w
                 ),
@@ -163,8 +171,9 @@ class ActorTree:
         def start_pool(snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
             return KeyPoolActor.start(name, key_ids, kcfg, clock, bus, restore=snap, wiring=w)
 
-        breaker = self._add(f"breaker:{name}", "breaker", start_breaker, provider=name)
-        pool = self._add(f"key_pool:{name}", "key_pool", start_pool, provider=name)
+        breaker_spec, pool_spec, provider_spec = ChildSpec.of_provider(name)
+        breaker = self._add(breaker_spec, start_breaker)
+        pool = self._add(pool_spec, start_pool)
         every_key = (
             k.secret.get_secret_value() for p in self.config.providers.values() for k in p.api_keys
         )
@@ -187,7 +196,7 @@ class ActorTree:
                 capabilities_of=pcfg.capabilities_of,
             )
 
-        self._add(f"provider:{name}", "provider", start_provider, provider=name)
+        self._add(provider_spec, start_provider)
 
     def cell(self, name: str) -> ActorCell:
         return self.children[name].cell

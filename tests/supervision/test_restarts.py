@@ -98,6 +98,22 @@ def test_restart_limit_marks_the_provider_down_and_others_keep_serving(start, tm
     assert info.value.skipped == (("a", "down"),)
 
 
+def test_a_providers_three_actors_share_one_restart_budget(start, tmp_path):
+    """breaker, key pool and provider actor are one group: their crashes add up."""
+    system = start(cfg(tmp_path, supervision={"max_restarts": 2, "within_s": 60}))
+    log = EventLog(system, topics=[topics.ACTOR_RESTARTED, topics.ACTOR_DOWN])
+    for i, name in enumerate(["breaker:a", "key_pool:a", "provider:a"]):
+        assert system.chaos.crash(name)
+        log.wait_count(i + 1)
+    assert [e.event_type for e in log.events] == [topics.ACTOR_RESTARTED] * 2 + [topics.ACTOR_DOWN]
+    assert system.complete(USER).provider == "b"
+    with pytest.raises(am.AllProvidersFailedError) as info:
+        system.complete(USER, providers=["a"])
+    assert info.value.skipped == (("a", "down"),)
+    assert system.actors()["breaker:b"] == "running"  # another group's budget is untouched
+    assert system.chaos.crash("breaker:b")
+
+
 def test_restarted_key_pool_keeps_disabled_keys(start, tmp_path):
     providers = {
         "a": scripted(["bad", "good"], responses=[{"key": "bad", "fail": 401}]),
