@@ -190,6 +190,10 @@ def _gemini(body: dict[str, Any]) -> list[SseEvent]:
     last: dict[str, Any] = {k: v for k, v in candidate.items() if k != "content"}
     if parts:
         last["content"] = {"parts": [{"text": ""}], "role": "model"}
-    ending: dict[str, Any] = {"candidates": [last], "usageMetadata": body.get("usageMetadata"), **meta}
+    ending: dict[str, Any] = {
+        "candidates": [last],
+        "usageMetadata": body.get("usageMetadata"),
+        **meta,
+    }
     events.append(_data(ending, final=True))
     return events
