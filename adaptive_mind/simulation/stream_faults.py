@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionError, web
 
 from adaptive_mind.simulation.wire_format import (
     WireResponse,
@@ -187,9 +187,11 @@ async def play(
                 sent += 1
                 log.update(i, sent=sent)
         await resp.write_eof()
-    except (asyncio.CancelledError, ConnectionError):
-        # aiohttp cancels the handler when the client closes the connection
+    except asyncio.CancelledError:  # aiohttp cancels the handler when the client leaves
         log.update(i, sent=sent, outcome="client_closed")
         raise
+    except (ConnectionError, ClientConnectionError):  # it left while the server was writing
+        log.update(i, sent=sent, outcome="client_closed")
+        return resp
     log.update(i, sent=sent, outcome="completed")
     return resp
