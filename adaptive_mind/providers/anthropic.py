@@ -32,7 +32,7 @@ like the text), ``thinking`` blocks are not text, ``cache_read_input_tokens`` â†
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import anthropic
@@ -68,7 +68,10 @@ from adaptive_mind.providers.base import (
     transport_failure,
 )
 from adaptive_mind.providers.redact import Redactor
+from adaptive_mind.providers.stream_events import AnthropicEvents
+from adaptive_mind.providers.streams import Opened, drive
 from adaptive_mind.providers.wire_errors import error_text, retry_after_from_headers
+from adaptive_mind.streaming import StreamChunk
 
 C = ErrorCategory
 _FINISH: dict[str, FinishReason] = {
@@ -128,6 +131,17 @@ class AnthropicAdapter:
         except Exception as exc:  # classified below; nothing escapes
             return self.classify_error(exc)
         return self.classify_response(resp, call.model)
+
+    def stream(self, call: CallRequest) -> AsyncIterator[StreamChunk]:
+        """``messages.create(stream=True)``, as chunks (see :mod:`.streams`); closing the
+        iterator closes the SDK stream's HTTP response."""
+        client = self._clients[call.key_id]
+
+        async def open_stream() -> Opened:
+            sdk_stream = await client.messages.create(**self._request(call), stream=True)
+            return sdk_stream, sdk_stream.close
+
+        return drive(open_stream, AnthropicEvents(self._redact, _FINISH), self.classify_error)
 
     def dropped_for(self, p: RequestParams, messages: tuple[ChatMessage, ...]) -> tuple[str, ...]:
         """``reasoning_effort`` is left out where the API refuses thinking (a forced tool, a

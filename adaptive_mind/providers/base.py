@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from adaptive_mind.chat import (
     Usage,
     encodes_as_utf8,
 )
+from adaptive_mind.streaming import StreamChunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,8 @@ class CallFailure:
     invalid_output: bool = False
     """A 200 whose text is not the JSON the request asked for: no evidence about the key or the
     provider's servers either; another provider may do better."""
+    mid_stream: bool = False
+    """A stream broke after delivering part of the answer (see :mod:`.streams`)."""
 
 
 CallResult = CallSuccess | CallFailure
@@ -182,6 +186,17 @@ class ProviderAdapter(Protocol):
 
     async def complete(self, call: CallRequest) -> CallResult:
         """Make one upstream call and classify its outcome. Never raises for upstream errors."""
+        ...
+
+    def stream(self, call: CallRequest) -> AsyncIterator[StreamChunk]:
+        """Make one streamed upstream call: chunks, the last one with the finish reason.
+
+        Raises:
+            StreamFailed: nothing was delivered (classified as :meth:`complete` would).
+            StreamInterrupted: the stream broke after delivering chunks.
+        Closing the iterator (or cancelling a pending ``__anext__``) closes the upstream
+        response. See :mod:`adaptive_mind.providers.streams`.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -27,7 +27,7 @@ anything else → ``stop``. Usage: ``cached_content_token_count`` → ``cached_t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -46,6 +46,7 @@ from adaptive_mind.chat import (
 )
 from adaptive_mind.config import ProviderConfig
 from adaptive_mind.providers import gemini_contents as gc
+from adaptive_mind.providers import gemini_stream
 from adaptive_mind.providers.base import (
     CallFailure,
     CallRequest,
@@ -55,12 +56,15 @@ from adaptive_mind.providers.base import (
     local_failure,
 )
 from adaptive_mind.providers.redact import Redactor
+from adaptive_mind.providers.stream_events import GeminiEvents
+from adaptive_mind.providers.streams import Opened, StreamFailed, drive
 from adaptive_mind.providers.wire_errors import (
     daily_quota_exhausted,
     error_text,
     retry_after_from_headers,
     retry_delay_from_google_details,
 )
+from adaptive_mind.streaming import StreamChunk
 
 C = ErrorCategory
 DAILY_QUOTA_RETRY_S = 3600.0
@@ -104,16 +108,34 @@ class GeminiAdapter:
         self._secrets = [k.secret.get_secret_value() for k in config.api_keys]
         self._redact = Redactor([*self._secrets, *other_secrets])
         self._own_http: list[httpx2.AsyncClient] = []
-        self._clients = {}
-        for kid, secret in zip(config.key_ids(name), self._secrets, strict=True):
-            options = _no_retries(config.timeout_s)
-            if config.base_url:
-                options.base_url = config.base_url
+        self._clients: dict[str, genai.Client] = {}
+        self._stream_clients: dict[str, genai.Client] = {}
+        """Streams go through a :class:`~.gemini_stream.TrackingHttp` client per key (the same
+        client as plain calls when the transport is httpx), so they can be closed early."""
+        self._timeout_s = config.timeout_s
+        self._base_url = config.base_url
+        self._key_secrets = dict(zip(config.key_ids(name), self._secrets, strict=True))
+        for kid, secret in self._key_secrets.items():
             if config.transport == "httpx":  # google-genai picks aiohttp itself when importable
-                http = httpx2.AsyncClient(timeout=config.timeout_s)
-                self._own_http.append(http)
-                options.httpx_async_client = http
-            self._clients[kid] = genai.Client(api_key=secret, http_options=options)
+                client = self._client(secret)
+                self._stream_clients[kid] = client
+            else:
+                client = genai.Client(api_key=secret, http_options=self._options())
+            self._clients[kid] = client
+
+    def _options(self) -> types.HttpOptions:
+        options = _no_retries(self._timeout_s)
+        if self._base_url:
+            options.base_url = self._base_url
+        return options
+
+    def _client(self, secret: str) -> genai.Client:
+        """A client on a :class:`~.gemini_stream.TrackingHttp` of our own (closed on aclose)."""
+        http = gemini_stream.TrackingHttp(timeout=self._timeout_s)
+        self._own_http.append(http)
+        options = self._options()
+        options.httpx_async_client = http
+        return genai.Client(api_key=secret, http_options=options)
 
     async def complete(self, call: CallRequest) -> CallResult:
         client = self._clients[call.key_id]
@@ -121,12 +143,41 @@ class GeminiAdapter:
             contents = gc.contents(call.messages)
         except ValueError as exc:  # an image whose data is not base64: nothing was sent
             return CallFailure(C.BAD_REQUEST, str(exc), local=True)
+        try:
+            resp = await client.aio.models.generate_content(
+                model=call.model, contents=contents, config=self._config(call)
+            )
+        except Exception as exc:  # classified below; nothing escapes
+            return self.classify_error(exc)
+        return self.classify_response(resp, call.model)
+
+    def stream(self, call: CallRequest) -> AsyncIterator[StreamChunk]:
+        """``generate_content_stream``, as chunks (see :mod:`.streams`); closing the iterator
+        closes the HTTP response (see :mod:`.gemini_stream` for how)."""
+        client = self._stream_clients.get(call.key_id)
+        if client is None:
+            client = self._stream_clients[call.key_id] = self._client(
+                self._key_secrets[call.key_id]
+            )
+
+        async def open_stream() -> Opened:
+            try:
+                contents = gc.contents(call.messages)
+            except ValueError as exc:  # as complete(): nothing was sent
+                raise StreamFailed(CallFailure(C.BAD_REQUEST, str(exc), local=True)) from None
+            return await gemini_stream.open_stream(client, call.model, contents, self._config(call))
+
+        events = GeminiEvents(self._redact, _FINISH, _BLOCKING_FINISH, gc.new_call_id)
+        return drive(open_stream, events, self.classify_error)
+
+    def _config(self, call: CallRequest) -> types.GenerateContentConfig:
+        """The request's parameters as a ``GenerateContentConfig``."""
         p = call.params
         http = _no_retries(call.timeout_s)
         body = p.extra.get(self._name)
         if body:
             http.extra_body = dict(body)
-        config = types.GenerateContentConfig(
+        return types.GenerateContentConfig(
             system_instruction=gc.system_instruction(call.messages),
             max_output_tokens=_output_cap(p.output_limit or self._max_tokens, p),
             temperature=p.temperature,
@@ -142,13 +193,6 @@ class GeminiAdapter:
             thinking_config=gc.thinking_config(p),
             http_options=http,
         )
-        try:
-            resp = await client.aio.models.generate_content(
-                model=call.model, contents=contents, config=config
-            )
-        except Exception as exc:  # classified below; nothing escapes
-            return self.classify_error(exc)
-        return self.classify_response(resp, call.model)
 
     def classify_response(self, resp: Any, model: str) -> CallResult:
         """Inspect a 200: blocks arrive as prompt feedback or a candidate's finish reason."""
@@ -234,7 +278,7 @@ class GeminiAdapter:
         return f": {error_text(message, self._redact)}"
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        for client in {*self._clients.values(), *self._stream_clients.values()}:
             await client.aio.aclose()
         for http in self._own_http:  # clients we passed in are ours to close
             await http.aclose()

@@ -18,7 +18,7 @@ instead of ``max_tokens`` when both are set; ``response_format``, ``tools``, ``t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import openai
@@ -31,7 +31,6 @@ from adaptive_mind.chat import (
     FunctionCall,
     RequestParams,
     ToolCall,
-    Usage,
     thaw,
 )
 from adaptive_mind.config import ProviderConfig
@@ -45,7 +44,10 @@ from adaptive_mind.providers.base import (
     transport_failure,
 )
 from adaptive_mind.providers.redact import Redactor
+from adaptive_mind.providers.stream_events import OpenAIEvents, openai_usage
+from adaptive_mind.providers.streams import Opened, drive
 from adaptive_mind.providers.wire_errors import error_text, retry_after_from_headers
+from adaptive_mind.streaming import StreamChunk
 
 C = ErrorCategory
 _DIRECT = ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "user")
@@ -103,6 +105,25 @@ class OpenAIAdapter:
             return self.classify_error(exc)
         return self.classify_response(resp, call.model)
 
+    def stream(self, call: CallRequest) -> AsyncIterator[StreamChunk]:
+        """``create(stream=True, stream_options={"include_usage": True})``, as chunks (see
+        :mod:`.streams`); closing the iterator closes the SDK stream's HTTP response."""
+        client = self._clients[call.key_id]
+
+        async def open_stream() -> Opened:
+            create: Any = client.chat.completions.create  # the stream=True overload
+            sdk_stream = await create(
+                model=call.model,
+                messages=[_message(m) for m in call.messages],
+                timeout=call.timeout_s,
+                stream=True,
+                stream_options={"include_usage": True},
+                **self._params(call.params),
+            )
+            return sdk_stream, sdk_stream.close
+
+        return drive(open_stream, OpenAIEvents(self._redact, _FINISH), self.classify_error)
+
     def _params(self, p: RequestParams) -> dict[str, Any]:
         """The request's parameters as ``create()`` keywords (all of them are OpenAI's own)."""
         out: dict[str, Any] = {}
@@ -154,15 +175,7 @@ class OpenAIAdapter:
         return CallSuccess(
             text=self._redact(message.content or ""),
             model=self._redact(str(getattr(resp, "model", None) or model)),
-            usage=Usage(
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
-                total_tokens=getattr(usage, "total_tokens", None),
-                cached_tokens=_int(getattr(usage, "prompt_tokens_details", None), "cached_tokens"),
-                reasoning_tokens=_int(
-                    getattr(usage, "completion_tokens_details", None), "reasoning_tokens"
-                ),
-            ),
+            usage=openai_usage(usage),
             finish_reason="tool_calls" if calls and finish == "stop" else finish,
             upstream_finish_reason=upstream,
             tool_calls=calls,
@@ -224,8 +237,3 @@ def _message(m: ChatMessage) -> dict[str, Any]:
         return {"role": m.role, "content": m.content}  # the common case, without a dump
     out: dict[str, Any] = thaw(m.model_dump(exclude_none=True))
     return out
-
-
-def _int(obj: Any, name: str) -> int | None:
-    value = getattr(obj, name, None)
-    return value if isinstance(value, int) else None

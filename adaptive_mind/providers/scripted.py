@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from adaptive_mind.chat import ErrorCategory, FunctionCall, ToolCall, ToolSpec, Usage
@@ -17,6 +19,8 @@ from adaptive_mind.config import ProviderConfig, ScriptRule
 from adaptive_mind.providers.base import CallFailure, CallRequest, CallResult, CallSuccess
 from adaptive_mind.providers.base import category_for_status as _status_category
 from adaptive_mind.providers.placeholder import placeholder
+from adaptive_mind.providers.streams import StreamFailed
+from adaptive_mind.streaming import StreamChunk, ToolCallDelta
 
 _NAMED: dict[str, tuple[ErrorCategory, int | None, str]] = {
     "connection": (ErrorCategory.TRANSIENT, None, "connection error"),
@@ -138,6 +142,24 @@ class ScriptedAdapter:
             category, status, error = _NAMED[fail]
             return CallFailure(category, error, status, rule.retry_after_s)
         return CallFailure(_status_category(fail), f"HTTP {fail}", fail, rule.retry_after_s)
+
+    async def stream(self, call: CallRequest) -> AsyncIterator[StreamChunk]:
+        """The answer :meth:`complete` would give, word by word (tool calls whole), then the
+        last chunk; a failure raises :class:`StreamFailed` before any chunk. (Mid-stream
+        faults are the chaos server's: the scripted provider has none yet.)"""
+        result = await self.complete(call)
+        if isinstance(result, CallFailure):
+            raise StreamFailed(result)
+        for piece in re.findall(r"\s*\S+|\s+$", result.text):
+            yield StreamChunk(text=piece)
+        for i, c in enumerate(result.tool_calls):
+            delta = ToolCallDelta(i, c.id, c.function.name, c.function.arguments)
+            yield StreamChunk(tool_calls=(delta,))
+        yield StreamChunk(
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            upstream_finish_reason=result.upstream_finish_reason,
+        )
 
     async def aclose(self) -> None:
         return None

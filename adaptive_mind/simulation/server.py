@@ -8,6 +8,11 @@ Point any SDK at it (``base_url``) and script faults per (provider, key, model):
 
 Routes: OpenAI ``POST /v1/chat/completions``, Anthropic ``POST /v1/messages``, Gemini
 ``POST /v1/models/{model}:generateContent`` and ``/v1beta/models/{model}:generateContent``.
+A streamed request (``"stream": true``, Gemini ``:streamGenerateContent?alt=sse``) gets its
+answer as SSE in the provider's format (:mod:`.wire_stream`); error faults still answer it with
+an error status before any stream starts, and the stream faults of :data:`STREAM_FAULTS` (cut,
+stall, malformed chunk, no terminator, slow first token, ``reject_prefill``) act on the stream.
+:attr:`ChaosServer.streams` records how each stream ended (a client closing early included).
 Rules are matched in order (first match wins; a rule with ``times`` is spent after that many
 matches); a request no rule matches succeeds after ``latency_ms``. The server counts every
 request it gets and keeps its JSON body (:meth:`ChaosServer.bodies`, ``GET /_chaos/bodies``),
@@ -30,7 +35,6 @@ balancer or proxy that kills the connection does.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -46,8 +50,19 @@ from aiohttp import web
 from adaptive_mind.providers.placeholder import placeholder
 from adaptive_mind.simulation import wire
 from adaptive_mind.simulation.server_rules import Hit, Rule
+from adaptive_mind.simulation.stream_faults import (
+    STREAM_FAULTS,
+    StreamLog,
+    StreamRecord,
+    include_usage,
+    play,
+    prefill,
+    prefill_rejected,
+    streamed,
+)
+from adaptive_mind.simulation.wire_stream import sse_events
 
-__all__ = ["HANG_S", "ChaosServer", "Hit", "Rule", "main"]
+__all__ = ["HANG_S", "STREAM_FAULTS", "ChaosServer", "Hit", "Rule", "StreamLog", "main"]
 
 HANG_S = 300.0
 """How long a ``hang`` fault holds a request (the client's timeout normally ends it first)."""
@@ -87,6 +102,8 @@ class ChaosServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._rng = random.Random(seed)
+        self.streams = StreamLog()
+        """The streamed answers served and how each ended (see :class:`StreamLog`)."""
 
     # -- scripting ------------------------------------------------------------------------
 
@@ -102,22 +119,37 @@ class ChaosServer:
         latency_ms: float | None = None,
         probability: float | None = None,
         echo: str | None = None,
+        after_chunks: int | None = None,
     ) -> Rule:
-        """Serve ``fault`` (a name in :data:`wire.FAULTS`, or ``ok``) to matching requests.
+        """Serve ``fault`` (a name in :data:`wire.FAULTS` or :data:`STREAM_FAULTS`, or ``ok``)
+        to matching requests.
 
         ``echo`` (a mode in :data:`wire.ECHOES`) repeats the request's API key in the error
         message, the refusal's text or the answer, as a careless upstream might.
+        ``after_chunks``: a stream fault acts after this many content events (default 2).
         """
         if provider is not None and provider not in wire.PROVIDERS:
             raise ValueError(f"provider: must be one of {', '.join(wire.PROVIDERS)}")
-        if fault != "ok" and fault not in wire.FAULTS:
-            raise ValueError(f"fault: must be one of ok, {', '.join(wire.FAULTS)}")
+        if fault != "ok" and fault not in wire.FAULTS and fault not in STREAM_FAULTS:
+            names = ", ".join([*wire.FAULTS, *STREAM_FAULTS])
+            raise ValueError(f"fault: must be one of ok, {names}")
+        if after_chunks is not None and after_chunks < 0:
+            raise ValueError("after_chunks: must be 0 or more")
         if probability is not None and not 0 <= probability <= 1:
             raise ValueError("probability: must be between 0 and 1")
         if echo is not None and echo not in wire.ECHOES:
             raise ValueError(f"echo: must be one of {', '.join(wire.ECHOES)}")
         rule = Rule(
-            provider, fault, key, model, times, retry_after_s, latency_ms, probability, echo
+            provider,
+            fault,
+            key,
+            model,
+            times,
+            retry_after_s,
+            latency_ms,
+            probability,
+            echo,
+            after_chunks,
         )
         with self._lock:
             self._rules.append(rule)
@@ -160,8 +192,10 @@ class ChaosServer:
             )
 
     def reset_counts(self) -> None:
+        """Forget the requests and streams received."""
         with self._lock:
             self._hits.clear()
+        self.streams.clear()
 
     def reseed(self, seed: int) -> None:
         """Restart the random draws of ``probability`` rules from ``seed``."""
@@ -231,10 +265,10 @@ class ChaosServer:
 
     # -- handlers -------------------------------------------------------------------------
 
-    def _pick(self, provider: str, key: str, model: str) -> Rule | None:
+    def _pick(self, provider: str, key: str, model: str, stream: bool) -> Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.matches(provider, key, model):
+                if rule.matches(provider, key, model, stream):
                     if rule.probability is not None and self._rng.random() >= rule.probability:
                         continue
                     rule.used += 1
@@ -249,13 +283,17 @@ class ChaosServer:
         model: str,
         body: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
-        invalid = wire.validate(provider, body or {})  # like the real APIs: before any fault
-        rule = None if invalid is not None else self._pick(provider, key, model)
+        body = body or {}
+        stream = streamed(provider, body, request.path)
+        invalid = wire.validate(provider, body)  # like the real APIs: before any fault
+        rule = None if invalid is not None else self._pick(provider, key, model, stream)
         name = "invalid" if invalid is not None else rule.fault if rule is not None else "ok"
+        if name == "reject_prefill" and not prefill(provider, body):
+            name = "ok"
         with self._lock:
             self._hits.append(Hit(provider, key, model, name, time.monotonic(), body))
         latency = self.latency_ms if rule is None or rule.latency_ms is None else rule.latency_ms
-        if latency > 0:
+        if latency > 0 and name != "slow_first_token":  # that one waits after the headers
             await asyncio.sleep(latency / 1000.0)
         if name == "hang":
             await asyncio.sleep(HANG_S)
@@ -265,11 +303,22 @@ class ChaosServer:
         detail = wire.echo(key, rule.echo) if rule is not None and rule.echo else None
         if invalid is not None:
             resp = invalid
-        elif name in ("ok", "truncated", "bad_json_answer"):
-            resp = self._answer(provider, model, name, body or {}, detail)
+        elif name == "reject_prefill":
+            resp = prefill_rejected(provider)
+        elif name in ("ok", "truncated", "bad_json_answer") or name in STREAM_FAULTS:
+            answer = name if name in ("truncated", "bad_json_answer") else "ok"
+            resp = self._answer(provider, model, answer, body, detail)
         else:
             resp = wire.fault(
                 provider, name, model, rule.retry_after_s if rule else None, detail=detail
+            )
+        if stream and resp.status == 200 and name != "bad_json":
+            events = sse_events(provider, json.loads(resp.body), include_usage=include_usage(body))
+            fault = name if name in STREAM_FAULTS else "ok"
+            after, wait = (rule.after_chunks, rule.latency_ms) if rule else (None, None)
+            record = StreamRecord(provider, key, model, fault)
+            return await play(
+                request, events, resp.headers, fault, after, wait, self.streams, record
             )
         return web.Response(
             status=resp.status, body=resp.body, headers=resp.headers, content_type=resp.content_type
@@ -342,6 +391,7 @@ class ChaosServer:
         return await self._serve(request, "anthropic", self._bearer(request), model, body)
 
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        """``…/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``."""
         model = request.match_info["tail"].split(":", 1)[0]
         body = await self._body(request)
         key = request.headers.get("x-goog-api-key") or request.query.get("key", "")
@@ -349,64 +399,10 @@ class ChaosServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the chaos server in the foreground until interrupted."""
-    ap = argparse.ArgumentParser(
-        prog="python -m adaptive_mind.simulation.server",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8787)
-    ap.add_argument("--latency-ms", type=float, default=0.0)
-    ap.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="PROVIDER:FAULT[:TIMES]",
-        help="serve FAULT to PROVIDER (e.g. openai:rate_limit:3); repeatable",
-    )
-    ap.add_argument(
-        "--rule",
-        action="append",
-        default=[],
-        metavar="K=V,...",
-        help="a full rule, e.g. provider=openai,fault=server_error,key=k1,probability=0.3,"
-        "retry_after_s=2 (echo=MODE repeats the request's key in the body); repeatable",
-    )
-    ap.add_argument("--seed", type=int, default=1, help="seed for probabilistic rules")
-    args = ap.parse_args(argv)
-    server = ChaosServer(args.host, args.port, args.latency_ms, args.seed)
-    for spec in args.rule:
-        try:
-            kv = dict(part.split("=", 1) for part in spec.split(","))
-            server.add_rule(
-                kv.pop("provider", None),
-                kv.pop("fault"),
-                key=kv.pop("key", None),
-                model=kv.pop("model", None),
-                times=int(kv["times"]) if "times" in kv else None,
-                retry_after_s=float(kv["retry_after_s"]) if "retry_after_s" in kv else None,
-                latency_ms=float(kv["latency_ms"]) if "latency_ms" in kv else None,
-                probability=float(kv["probability"]) if "probability" in kv else None,
-                echo=kv.pop("echo", None),
-            )
-        except (KeyError, ValueError) as exc:
-            ap.error(f"--rule {spec}: {exc}")
-    for spec in args.fault:
-        parts = spec.split(":")
-        if len(parts) not in (2, 3):
-            ap.error(f"--fault {spec}: expected PROVIDER:FAULT[:TIMES]")
-        server.add_rule(parts[0], parts[1], times=int(parts[2]) if len(parts) == 3 else None)
-    server.start()
-    print(f"chaos server on http://{server.host}:{server.port}")
-    for p in wire.PROVIDERS:
-        print(f"  {p:<10} base_url={server.url(p)}")
-    print("faults: " + ", ".join(wire.FAULTS))
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    """Run the chaos server in the foreground until interrupted (see :mod:`.server_cli`)."""
+    from adaptive_mind.simulation.server_cli import run
+
+    run(argv)
 
 
 if __name__ == "__main__":

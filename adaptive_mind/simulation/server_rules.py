@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from adaptive_mind.simulation.stream_faults import STREAM_FAULTS
+
+STREAM_ONLY = frozenset(STREAM_FAULTS) - {"reject_prefill"}
+"""Faults only a streamed request matches."""
+
 
 @dataclass
 class Rule:
@@ -21,10 +26,15 @@ class Rule:
     """Serve the fault to this share of matching requests (seeded, so runs repeat)."""
     echo: str | None = None
     """Write the request's key (as :data:`wire.ECHOES` says) into the error, refusal or answer."""
+    after_chunks: int | None = None
+    """Stream faults: how many content events go out before the fault acts."""
     used: int = 0
 
-    def matches(self, provider: str, key: str, model: str) -> bool:
+    def matches(self, provider: str, key: str, model: str, stream: bool = False) -> bool:
+        """Whether a request matches (a stream fault matches streamed requests only)."""
         if self.times is not None and self.used >= self.times:
+            return False
+        if not stream and self.fault in STREAM_ONLY:
             return False
         return (
             (self.provider is None or self.provider == provider)
