@@ -15,8 +15,11 @@ from typing import Any
 import pykka
 
 from adaptive_mind.actors.loop_actor import LoopActor
+from adaptive_mind.core.shared_state import StatePort
 from adaptive_mind.messages import ChildFailed, Crash, Ping
 from adaptive_mind.messages.address import Address
+from adaptive_mind.telemetry.bus import EventBus
+from adaptive_mind.telemetry.events import Event, EventSink
 
 logger = logging.getLogger("adaptive_mind.actors")
 
@@ -145,3 +148,16 @@ class LoopBaseActor(Behaviour, LoopActor):
     def __init__(self, label: str, wiring: Wiring | None = None) -> None:
         LoopActor.__init__(self, wiring.loop if wiring is not None else None)
         self._behave(label, wiring)
+
+
+def state_port(events: EventSink, given: StatePort | None = None) -> StatePort | None:
+    """Where an actor publishes shared health transitions: ``given``, else the port the system
+    attached to its event bus (None: state is not shared)."""
+    if given is not None:
+        return given
+    return events.state if isinstance(events, EventBus) else None
+
+
+def from_peer(event: Event) -> Event:
+    """``event`` marked as learned from another replica (payload ``origin: peer``)."""
+    return event.model_copy(update={"payload": {**event.payload, "origin": "peer"}})

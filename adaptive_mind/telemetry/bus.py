@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from adaptive_mind.core.shared_state import StatePort
 from adaptive_mind.telemetry.events import Event
 
 
@@ -28,6 +29,10 @@ class EventBus:
         self._scheduled = False
         self.wake: Callable[[], None] | None = None
         """Set by the system: tells the TelemetryActor to drain."""
+        self.state: StatePort | None = None
+        """Set by the system when health state is shared with other replicas: where key pools
+        and breakers publish their transitions. It travels with the bus because the bus is what
+        every actor is handed already (the supervision tree that starts them is unchanged)."""
 
     def emit(self, event: Event) -> None:
         """Publish; never blocks on a sink and never raises."""
