@@ -40,6 +40,7 @@ from adaptive_mind.messages import (
 )
 from adaptive_mind.messages.request import Result, new_thread_reply
 from adaptive_mind.messages.supervision import AbandonRequest
+from adaptive_mind.state import StateBackend
 from adaptive_mind.supervision.chaos import Chaos
 from adaptive_mind.supervision.rewriter import PromptRewriter
 from adaptive_mind.supervision.tree import ActorTree
@@ -126,6 +127,7 @@ class ActorSystem(Lifecycle, Inspection):
         self._subscribers = SubscriberSink()
         self._supervisor = ActorCell("supervisor")
         self._tree: ActorTree | None = None
+        self._state_backend: StateBackend | None = None
         self.chaos = Chaos(self._cells)
         """Chaos hooks: ``system.chaos.crash("provider:openai")``."""
 

@@ -12,17 +12,20 @@ import pykka
 
 from adaptive_mind.actors.base import Wiring
 from adaptive_mind.actors.ledger import LedgerTick
+from adaptive_mind.core.shared_state import KeyTransition, SharedTransition
 from adaptive_mind.errors import (
     DeadlineExceededError,
     SystemStoppedError,
 )
 from adaptive_mind.messages import (
+    ApplyTransition,
     ChildFailed,
     Complete,
     FlushLedger,
     RequestFinished,
 )
 from adaptive_mind.messages.supervision import Shutdown
+from adaptive_mind.state import build_backend
 from adaptive_mind.supervision.rewriter import LLMRewriter
 from adaptive_mind.supervision.supervisor import Supervisor
 from adaptive_mind.supervision.tree import ActorTree
@@ -76,6 +79,8 @@ class Lifecycle(SystemState):
     def _boot(self) -> None:
         self._loop_thread = threading.get_ident() if self._io.external else None
         self._io.start()
+        state = build_backend(self.config.state, self._io.loop, self.clock, self._bus)
+        self._state_backend = state
         supervisor = self._supervisor
         tree = ActorTree(
             self.config,
@@ -86,9 +91,12 @@ class Lifecycle(SystemState):
             self._subscribers,
             report=supervisor.tell,
             ledger_store=self._ledger_store,
+            state=state if state.shared else None,
         )
         self._tree = tree
         tree.build()
+        state.subscribe(self._apply_peer_transition)
+        state.start()
         mitigation = self.config.mitigation
         if mitigation is not None and mitigation.strategy != "propagate":
             if self._rewriter is None and mitigation.rewriter is not None:
@@ -110,6 +118,17 @@ class Lifecycle(SystemState):
             self._io.every(min(self.config.ledger.flush_interval_s, 1.0), ledger_tick)
         with self._cv:
             self._accepting = True
+
+    def _apply_peer_transition(self, t: SharedTransition) -> None:
+        """Hand a peer's transition to the actor that owns that state (on the I/O loop)."""
+        kind = "key_pool" if isinstance(t, KeyTransition) else "breaker"
+        child = self._tree.children.get(f"{kind}:{t.provider}") if self._tree else None
+        if child is None:
+            return  # a provider this replica does not have
+        try:
+            child.cell.tell(ApplyTransition(t))
+        except pykka.ActorDeadError:
+            pass  # down or stopping: its state no longer matters
 
     def _start_supervisor(self) -> pykka.ActorRef[Any]:
         assert self._tree is not None
@@ -218,6 +237,12 @@ class Lifecycle(SystemState):
                         self._io.submit(adapter.aclose()).result(_ASK_TIMEOUT_S)
                     except Exception:
                         pass
+        state = self._state_backend
+        if state is not None and self._io.loop.is_running():
+            try:
+                self._io.submit(state.aclose()).result(_ASK_TIMEOUT_S)
+            except Exception:
+                logger.warning("state: the backend did not close cleanly", exc_info=True)
         self._io.stop()
         if tree is not None:
             tree.stop(["telemetry"], _ASK_TIMEOUT_S)  # drains and flushes the sinks

@@ -16,6 +16,7 @@ from adaptive_mind.clock import Clock
 from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.messages import ReplyChannel, RequestSpec
 from adaptive_mind.messages.request import Result
+from adaptive_mind.state import StateBackend
 from adaptive_mind.supervision.rewriter import PromptRewriter
 from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.telemetry import metrics as metrics_mod
@@ -69,6 +70,7 @@ class SystemState:
     _subscribers: SubscriberSink
     _supervisor: ActorCell
     _tree: ActorTree | None
+    _state_backend: StateBackend | None
 
     # Implemented by the other parts of the facade (declared here for the type checker; the
     # facade's class order puts every real implementation ahead of these).

@@ -17,6 +17,7 @@ import pykka
 from adaptive_mind.actors.loop_actor import LoopActor
 from adaptive_mind.messages import ChildFailed, Crash, Ping
 from adaptive_mind.messages.address import Address
+from adaptive_mind.telemetry.events import Event
 
 logger = logging.getLogger("adaptive_mind.actors")
 
@@ -145,3 +146,8 @@ class LoopBaseActor(Behaviour, LoopActor):
     def __init__(self, label: str, wiring: Wiring | None = None) -> None:
         LoopActor.__init__(self, wiring.loop if wiring is not None else None)
         self._behave(label, wiring)
+
+
+def from_peer(event: Event) -> Event:
+    """``event`` marked as learned from another replica (payload ``origin: peer``)."""
+    return event.model_copy(update={"payload": {**event.payload, "origin": "peer"}})

@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from adaptive_mind.actors.base import LoopBaseActor, Wiring
+from adaptive_mind.actors.base import LoopBaseActor, Wiring, from_peer
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import BreakerConfig, RetryConfig
-from adaptive_mind.core.breaker import Breaker, Transition, verdict_for
+from adaptive_mind.core.breaker import Breaker, BreakerState, Permit, Transition, verdict_for
 from adaptive_mind.core.retry import RetryBudget
+from adaptive_mind.core.shared_state import BreakerTransition, StatePort
 from adaptive_mind.messages import (
     AcquirePermit,
+    ApplyTransition,
     ConsequenceRecorded,
     GetBreakerState,
     PermitDenied,
@@ -23,8 +26,23 @@ from adaptive_mind.messages import (
 from adaptive_mind.telemetry.events import EventSink, breaker_event
 
 
+@dataclass(frozen=True, slots=True)
+class _ProbeDecided:
+    """The fleet answered whether this replica may run the half-open probe ``permit``."""
+
+    request: AcquirePermit
+    permit: Permit
+    granted: bool
+
+
 class CircuitBreakerActor(LoopBaseActor):
-    """Grants permits and records outcomes; never sees prompts or keys."""
+    """Grants permits and records outcomes; never sees prompts or keys.
+
+    With shared state (``state``) it publishes its transitions and
+    applies its peers' (:class:`ApplyTransition`), and a half-open probe is granted only once
+    the fleet-wide probe lock is taken: the lock is asked for asynchronously and the answer
+    comes back as a message (within ``state.probe_timeout_s``; an unreachable fleet grants it).
+    """
 
     def __init__(
         self,
@@ -37,11 +55,13 @@ class CircuitBreakerActor(LoopBaseActor):
         start_open_for: float | None = None,
         restore: dict[str, Any] | None = None,
         wiring: Wiring | None = None,
+        state: StatePort | None = None,
     ) -> None:
         super().__init__(provider, wiring)
         self._provider = provider
         self._cfg = config
         self._events = events
+        self._state = state
         self._clock = clock
         self.core = Breaker(config, clock, start_open_for=start_open_for)
         self.budget = RetryBudget(retry or RetryConfig(), clock)
@@ -54,15 +74,25 @@ class CircuitBreakerActor(LoopBaseActor):
             ReleasePermit: self._release,
             RecordOutcome: self._record,
             GetBreakerState: lambda _m: self.core.state.value,
+            ApplyTransition: self._apply,
+            _ProbeDecided: self._probe_decided,
         }
 
     def snapshot(self) -> dict[str, Any]:
         """The breaker's state; the replacement resumes it (old permits read as stale)."""
         return self.core.snapshot()
 
-    def _publish(self, transitions: list[Transition], msg: RecordOutcome | None = None) -> None:
+    def _publish(
+        self, transitions: list[Transition], msg: RecordOutcome | None = None, *, peer: bool = False
+    ) -> None:
         for t in transitions:
             event = breaker_event(self._provider, t, self._clock)
+            if peer:
+                event = from_peer(event)
+            elif self._state is not None:
+                until = t.reopen_at if t.new is BreakerState.OPEN else None
+                now = self._clock.now()
+                self._state.publish(BreakerTransition(self._provider, t.new, until, now))
             self._events.emit(event)
             if msg is not None and msg.notify is not None:
                 note = ConsequenceRecorded(msg.request_id, event.event_type, event.payload)
@@ -70,11 +100,30 @@ class CircuitBreakerActor(LoopBaseActor):
 
     def _acquire(self, msg: AcquirePermit) -> None:
         if msg.retry and not self.budget.try_withdraw():
-            reply = PermitDenied(msg.request_id, None, self.core.state.value, budget_spent=True)
-            self.tell_safely(msg.reply_to, reply)
+            spent = PermitDenied(msg.request_id, None, self.core.state.value, budget_spent=True)
+            self.tell_safely(msg.reply_to, spent)
             return
         permit, transitions = self.core.acquire(force=msg.force)
         self._publish(transitions)
+        if permit is not None and permit.probe and self._state is not None:
+            address, granted = self.address, permit
+
+            def decided(ok: bool) -> None:
+                self.tell_safely(address, _ProbeDecided(msg, granted, ok))
+
+            self._state.request_probe(self._provider, decided)
+            return
+        self._answer(msg, permit)
+
+    def _probe_decided(self, m: _ProbeDecided) -> None:
+        if m.granted and m.permit.generation == self.core.generation:
+            self._answer(m.request, m.permit)
+            return
+        # Another replica probes (or the circuit moved on meanwhile): give the slot back.
+        self._publish(self.core.release(m.permit))
+        self._answer(m.request, None)
+
+    def _answer(self, msg: AcquirePermit, permit: Permit | None) -> None:
         if permit is not None:
             if not msg.retry:
                 self.budget.deposit()
@@ -82,8 +131,13 @@ class CircuitBreakerActor(LoopBaseActor):
         else:
             if msg.retry:
                 self.budget.refund()
-            reply = PermitDenied(msg.request_id, self.core.retry_at(), self.core.state.value)
-            self.tell_safely(msg.reply_to, reply)
+            denied = PermitDenied(msg.request_id, self.core.retry_at(), self.core.state.value)
+            self.tell_safely(msg.reply_to, denied)
+
+    def _apply(self, msg: ApplyTransition) -> None:
+        t = msg.transition
+        if isinstance(t, BreakerTransition) and t.provider == self._provider:
+            self._publish(self.core.apply_remote(t), peer=True)
 
     def _release(self, msg: ReleasePermit) -> None:
         if msg.retry:

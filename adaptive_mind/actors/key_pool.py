@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_mind.actors.base import LoopBaseActor, Wiring
+from adaptive_mind.actors.base import LoopBaseActor, Wiring, from_peer
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 from adaptive_mind.core.key_pool import KeyPool, Lease
+from adaptive_mind.core.shared_state import KeyTransition, StatePort
 from adaptive_mind.messages import (
+    ApplyTransition,
     ConsequenceRecorded,
     GetKeyStates,
     KeyLeased,
@@ -23,7 +25,12 @@ from adaptive_mind.telemetry.events import EventSink, key_event
 
 
 class KeyPoolActor(LoopBaseActor):
-    """Leases keys and records their health; never sees prompts or secrets."""
+    """Leases keys and records their health; never sees prompts or secrets.
+
+    With shared state (``state``) it publishes every key
+    transition it makes and applies its peers' (:class:`ApplyTransition`); a lease never waits
+    on anything but this actor.
+    """
 
     def __init__(
         self,
@@ -35,11 +42,13 @@ class KeyPoolActor(LoopBaseActor):
         *,
         restore: list[dict[str, Any]] | None = None,
         wiring: Wiring | None = None,
+        state: StatePort | None = None,
     ) -> None:
         super().__init__(provider, wiring)
         self._provider = provider
         self._clock = clock
         self._events = events
+        self._state = state
         self.core = KeyPool(key_ids, config, clock)
         if restore:
             self.core.restore(restore)
@@ -50,6 +59,7 @@ class KeyPoolActor(LoopBaseActor):
             ReportKeyOutcome: self._report,
             ReleaseKey: self._release,
             GetKeyStates: self._states,
+            ApplyTransition: self._apply,
         }
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -71,11 +81,20 @@ class KeyPoolActor(LoopBaseActor):
         if msg.reply_to is not None:
             self.tell_safely(msg.reply_to, KeyOutcomeRecorded(msg.request_id, outcome.independent))
         for e in outcome.events:
+            if self._state is not None:
+                now = self._clock.now()
+                self._state.publish(KeyTransition(self._provider, e.key_id, e.kind, e.until, now))
             event = key_event(self._provider, e, self._clock, msg.request_id or None)
             self._events.emit(event)
             if msg.notify is not None:
                 note = ConsequenceRecorded(msg.request_id, event.event_type, event.payload)
                 self.tell_safely(msg.notify, note)
+
+    def _apply(self, msg: ApplyTransition) -> None:
+        t = msg.transition
+        if isinstance(t, KeyTransition) and t.provider == self._provider:
+            for e in self.core.apply_remote(t):
+                self._events.emit(from_peer(key_event(self._provider, e, self._clock)))
 
     def _release(self, msg: ReleaseKey) -> None:
         self.core.release(msg.lease)

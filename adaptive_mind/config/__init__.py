@@ -36,6 +36,7 @@ from adaptive_mind.config.capabilities import (
     CapabilitiesConfig,
 )
 from adaptive_mind.config.health import BreakerConfig, KeyPoolConfig, RetryConfig
+from adaptive_mind.config.state import StateConfig
 from adaptive_mind.errors import ConfigError
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "RewriterConfig",
     "RuntimeConfig",
     "ScriptRule",
+    "StateConfig",
     "SupervisionConfig",
     "TelemetryConfig",
     "load_config",
@@ -320,6 +322,8 @@ class RuntimeConfig(Frozen):
     request: RequestConfig = Field(default_factory=RequestConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     """The default retry policy; a provider's own ``retry`` section replaces it."""
+    state: StateConfig = Field(default_factory=StateConfig)
+    """Where key and breaker health live: this process (default) or Redis, shared by replicas."""
 
     def retry_for(self, provider: str) -> RetryConfig:
         """The retry policy that applies to ``provider``."""

@@ -1,4 +1,5 @@
-"""PostgreSQL connection strings: telling one from a path, and keeping its password out of text.
+"""Connection strings (PostgreSQL DSNs, Redis URLs): telling one from a path, and keeping their
+passwords out of text.
 
 A DSN is a URI (``postgresql://user:password@host:5432/db?sslmode=require``, or ``postgres://``)
 or libpq's ``key=value`` form (``host=db user=am password=…``). Its password may sit in the URI's
@@ -29,7 +30,7 @@ def dsn_passwords(dsn: str) -> frozenset[str]:
     m = _USERINFO.match(dsn.strip())
     if m and m.group(2):
         found.add(m.group(2))
-    if is_postgres_dsn(dsn):
+    if "://" in dsn:  # any URL (a Redis URL too): its user info may hold a password
         try:
             password = urlsplit(dsn.strip()).password
         except ValueError:

@@ -129,7 +129,7 @@ def _token_or_elided(m: re.Match[str]) -> str:
 
 def secrets_in(data: object) -> frozenset[str]:
     """Every string written where a secret goes (``api_keys``, ``secret``, ``hash_key``, a
-    scripted rule's ``key``, a ``dsn``'s password), mapping keys included:
+    scripted rule's ``key``, a ``dsn``'s or a Redis ``url``'s password), mapping keys included:
     ``api_keys: {sk-live-1: x}`` holds one."""
     found: set[str] = set()
     stack: list[tuple[object, bool]] = [(data, False)]
@@ -140,8 +140,10 @@ def secrets_in(data: object) -> frozenset[str]:
             if secret and value and "${" not in value:  # a reference to the environment
                 found.add(value)
             continue
-        if isinstance(value, Mapping) and isinstance(value.get("dsn"), str):
-            found |= dsn_passwords(value["dsn"])  # the password only: the rest may be shown
+        if isinstance(value, Mapping):
+            for name in ("dsn", "url"):  # a ledger DSN, the state backend's Redis URL
+                if isinstance(value.get(name), str):
+                    found |= dsn_passwords(value[name])  # the password only: the rest may show
         if id(value) in seen:
             continue
         if isinstance(value, Mapping):

@@ -15,12 +15,17 @@ granted whatever the state, and a success under it closes the circuit like a pro
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import BreakerConfig
+
+if TYPE_CHECKING:  # shared_state imports this module's BreakerState
+    from adaptive_mind.core.shared_state import BreakerTransition
 
 
 class BreakerState(StrEnum):
@@ -78,6 +83,7 @@ class Breaker:
         self._failures = 0
         self._reset_timeout = config.reset_timeout_s
         self._open_until = 0.0
+        self._opened_at = -math.inf  # when it last tripped (here or, applied, at a peer)
         self._probes_out = 0
         self._generation = generation
         self._window: deque[bool] = deque(maxlen=config.window_size)
@@ -182,6 +188,7 @@ class Breaker:
             "reset_timeout": self._reset_timeout,
             "open_until": self._open_until,
             "generation": self._generation,
+            "opened_at": self._opened_at,
             "window": "".join("1" if f else "0" for f in self._window),
         }
 
@@ -192,11 +199,43 @@ class Breaker:
         self._failures = int(snap["failures"])
         self._reset_timeout = float(snap["reset_timeout"])
         self._open_until = float(snap["open_until"])
+        self._opened_at = float(snap.get("opened_at", -math.inf))
         self._generation = int(snap["generation"]) + 1
         self._probes_out = 0
         self._window.clear()
         self._window.extend(c == "1" for c in str(snap.get("window", "")))
         self._window_failures = sum(self._window)
+
+    def apply_remote(self, t: BreakerTransition) -> list[Transition]:
+        """Apply a transition another replica published (times already on this clock).
+
+        OPEN until T opens this breaker too, or extends its open window (never shortens it;
+        at most ``reset_cap_s`` ahead, whatever a peer says); permits granted before it become
+        stale. CLOSED closes it unless it tripped here after the peer closed (this replica's
+        evidence is newer). HALF_OPEN only lets an expired window read as half-open: each
+        replica's own probe, under the fleet's probe lock, decides the rest. Idempotent.
+        """
+        now = self._clock.now()
+        transitions = self._expire_open()
+        if t.state is BreakerState.OPEN and t.until is not None:
+            until = min(t.until, now + self._cfg.reset_cap_s)
+            if until <= now or (self._state is BreakerState.OPEN and until <= self._open_until):
+                return transitions
+            old = self._state
+            if old is not BreakerState.OPEN:
+                self._trip(until - now)
+                self._opened_at = min(t.at, now)  # when the peer tripped, not when we heard
+            else:
+                self._opened_at = max(self._opened_at, min(t.at, now))
+            self._open_until = until
+            transitions.append(Transition(old, BreakerState.OPEN, until))
+        elif (
+            t.state is BreakerState.CLOSED
+            and self._state is not BreakerState.CLOSED
+            and self._opened_at <= t.at
+        ):
+            transitions.append(self._close())
+        return transitions
 
     def _expire_open(self) -> list[Transition]:
         if self._state is BreakerState.OPEN and self._clock.now() >= self._open_until:
@@ -213,7 +252,8 @@ class Breaker:
         self._failures = 0
         self._window.clear()
         self._window_failures = 0
-        self._open_until = self._clock.now() + timeout
+        self._opened_at = self._clock.now()
+        self._open_until = self._opened_at + timeout
         return Transition(old, BreakerState.OPEN, self._open_until)
 
     def _close(self) -> Transition:

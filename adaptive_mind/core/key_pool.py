@@ -28,89 +28,36 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
+from adaptive_mind.core.key_pool_types import (
+    KeyEvent,
+    KeyEventKind,
+    KeyState,
+    KeyStatus,
+    Lease,
+    NoKey,
+    Outcome,
+    Unavailable,
+)
+from adaptive_mind.core.shared_state import KeyTransition
+
+__all__ = [
+    "KeyEvent",
+    "KeyEventKind",
+    "KeyPool",
+    "KeyState",
+    "KeyStatus",
+    "Lease",
+    "NoKey",
+    "Outcome",
+    "Unavailable",
+]
 
 _SLOW_START_FLOOR = 0.1
-
-
-class KeyState(StrEnum):
-    """A key's health as users see it."""
-
-    AVAILABLE = "available"  # leasable
-    RATE_LIMITED = "rate_limited"  # answered 429: not leasable until its Retry-After/backoff ends
-    EJECTED = "ejected"  # an outlier: out for a short, growing time (leased only in panic)
-    WARMING = "warming"  # back from ejection: leasable with a share that ramps up
-    PROBATION = "probation"  # back from being disabled: one lease at a time until a success
-    DISABLED = "disabled"  # failed fatally (bad key, no quota): out for disabled_s
-
-
-class KeyEventKind(StrEnum):
-    """What happened to a key."""
-
-    RATE_LIMITED = "rate_limited"
-    EJECTED = "ejected"
-    DISABLED = "disabled"
-    RESTORED = "restored"
-
-
-class Unavailable(StrEnum):
-    """Why no key could be leased."""
-
-    RATE_LIMITED = "rate_limited"  # every usable key is inside a rate-limit window
-    KEYS_DISABLED = "keys_disabled"  # every key is disabled
-    PROBING = "probing"  # the only usable keys are on probation with their probe out
-    TRIED = "tried"  # only keys this request already tried are leasable: back off, then retry
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEvent:
-    """A key's state change, for events and metrics."""
-
-    kind: KeyEventKind
-    key_id: str
-    until: float | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """One key lent to one attempt."""
-
-    key_id: str
-    epoch: int
-    """The key's epoch when leased; a failure reported for an older epoch is not news."""
-    panic: bool = False
-    """Leased in panic (the key is ejected, but no healthy key was left)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NoKey:
-    """No key can be leased now."""
-
-    reason: Unavailable
-    next_free_at: float | None
-    """When the earliest non-excluded key may be leasable again; None if not known."""
-
-    @property
-    def cooling(self) -> bool:
-        """True when waiting for ``next_free_at`` may help (keys out for a known time)."""
-        return self.next_free_at is not None and self.reason is not Unavailable.KEYS_DISABLED
-
-
-@dataclass(frozen=True, slots=True)
-class KeyStatus:
-    """A key's public status (no secret)."""
-
-    key_id: str
-    state: KeyState
-    cooldown_until: float | None
-    failures: int
-    in_flight: int
 
 
 @dataclass(slots=True)
@@ -136,15 +83,6 @@ class _Key:
     failure_times: deque[float] = field(default_factory=deque)
     server_failure_times: deque[float] = field(default_factory=deque)
     """Server-side failures only: they lower the key's share (a rate limit has its window)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the pool made of a reported outcome."""
-
-    independent: bool
-    """False when the key was already known bad (ejected, disabled) when this attempt started."""
-    events: tuple[KeyEvent, ...] = ()
 
 
 class KeyPool:
@@ -382,6 +320,55 @@ class KeyPool:
         """Return a lease whose attempt was cancelled or never made: no verdict on the key."""
         key = self._keys[lease.key_id]
         key.in_flight = max(0, key.in_flight - 1)
+
+    # -- what other replicas learned ----------------------------------------------------------
+
+    def apply_remote(self, t: KeyTransition) -> tuple[KeyEvent, ...]:
+        """Apply a transition another replica published (times already on this pool's clock).
+
+        Idempotent, and it never moves a key's *until* earlier: a window is only ever extended
+        (to at most what this pool's own config would have set, so a peer cannot bench a key for
+        longer than a local failure could). A key healthy again elsewhere leaves probation or
+        its slow start here, but keeps any window still running. Unknown key ids (a peer with
+        another config) are ignored. Returns the events of what changed here.
+        """
+        key = self._keys.get(t.key_id)
+        if key is None:
+            return ()
+        now = self._clock.now()
+        cfg = self._cfg
+        if t.event is KeyEventKind.RESTORED:
+            restored = (key.probation and key.disabled_until <= now) or not key.proven
+            if key.disabled_until <= now:
+                key.probation = False
+            key.proven = True
+            return (KeyEvent(KeyEventKind.RESTORED, t.key_id, None, "peer"),) if restored else ()
+        if t.until is None or t.until <= now:
+            return ()  # over already
+        if t.event is KeyEventKind.DISABLED:
+            until = min(t.until, now + cfg.disabled_s)
+            changed = until > key.disabled_until
+            key.disabled_until = max(key.disabled_until, until)
+            key.probation = True
+        elif t.event is KeyEventKind.RATE_LIMITED:
+            until = min(t.until, now + max(cfg.max_retry_after_s, cfg.cooldown_cap_s))
+            changed = until > key.rate_limited_until
+            key.rate_limited_until = max(key.rate_limited_until, until)
+        else:
+            until = min(t.until, now + cfg.max_ejection_s)
+            if until <= key.ejected_until:
+                return ()
+            if key.ejected_until <= now and self._ejected_count(now) + 1 > self._max_ejected:
+                return ()  # the ejection cap holds for peers' ejections too
+            changed = True
+            key.ejected_until = key.readmitted_at = until
+            key.ejections = max(key.ejections, 1)
+            key.proven = False
+            key.server_streak = 0
+        if not changed:
+            return ()
+        key.epoch += 1  # attempts already out on this key learn nothing new when they fail
+        return (KeyEvent(t.event, t.key_id, until, "peer"),)
 
     # -- snapshots and status ---------------------------------------------------------------
 

@@ -38,11 +38,13 @@ from adaptive_mind.messages.request import (
     RequestSpec,
     ThreadReply,
 )
+from adaptive_mind.messages.state import ApplyTransition
 from adaptive_mind.messages.supervision import ChildFailed, Crash, Ping
 
 __all__ = [
     "SKIP_REASONS",
     "AcquirePermit",
+    "ApplyTransition",
     "AsyncioReply",
     "AttemptFailed",
     "CancelRequest",

@@ -27,6 +27,7 @@ from adaptive_mind.actors.telemetry import Drain, TelemetryActor
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import ProviderConfig, RuntimeConfig
 from adaptive_mind.core.restart import ChildKind, ChildSpec, RestartIntensity, SupFlags
+from adaptive_mind.core.shared_state import StatePort
 from adaptive_mind.messages import ChildFailed
 from adaptive_mind.providers import ProviderAdapter, build_adapter
 from adaptive_mind.telemetry.bus import EventBus
@@ -72,6 +73,9 @@ class ActorTree:
     subscribers: SubscriberSink
     report: CrashReporter
     ledger_store: LedgerStore | None = None
+    state: StatePort | None = None
+    """Where key pools and breakers publish their transitions when health state is shared with
+    other replicas (``state.backend: redis``); None: not shared."""
     children: dict[str, Child] = field(default_factory=dict)
     adapters: dict[str, ProviderAdapter] = field(default_factory=dict)
     down: set[str] = field(default_factory=set)
@@ -166,10 +170,13 @@ class ActorTree:
                 else None,
                 restore=snap,
                 wiring=w,
+                state=self.state,
             )
 
         def start_pool(snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
-            return KeyPoolActor.start(name, key_ids, kcfg, clock, bus, restore=snap, wiring=w)
+            return KeyPoolActor.start(
+                name, key_ids, kcfg, clock, bus, restore=snap, wiring=w, state=self.state
+            )
 
         breaker_spec, pool_spec, provider_spec = ChildSpec.of_provider(name)
         breaker = self._add(breaker_spec, start_breaker)

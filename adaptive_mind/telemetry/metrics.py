@@ -133,6 +133,22 @@ class MetricsSink:
             ["reason"],
             registry=r,
         )
+        self.state_connected = Gauge(
+            "adaptive_mind_state_connected",
+            "Shared health state (state.backend: redis) reachable: 1 yes, 0 no",
+            registry=r,
+        )
+        self.state_disconnects = Counter(
+            "adaptive_mind_state_disconnects",
+            "Times the shared health state became unreachable (serving from local state)",
+            registry=r,
+        )
+        self.state_dropped = Counter(
+            "adaptive_mind_state_transitions_dropped",
+            "Transitions not written while the shared state was slow or unreachable (the live "
+            "ones are re-published on reconnect)",
+            registry=r,
+        )
         if live is not None:
             r.register(live)
 
@@ -152,6 +168,12 @@ class MetricsSink:
             self.dropped.inc(p.get("dropped", 0))
         elif t == topics.ACTOR_RESTARTED:
             self.restarts.labels(p.get("actor", "")).inc()
+        elif t == topics.STATE_DISCONNECTED:
+            self.state_connected.set(0)
+            self.state_disconnects.inc()
+        elif t == topics.STATE_CONNECTED:
+            self.state_connected.set(1)
+            self.state_dropped.inc(p.get("dropped", 0))
 
     def _request(self, ok: bool, p: Mapping[str, Any]) -> None:
         outcome = "success" if ok else "failure"

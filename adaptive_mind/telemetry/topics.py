@@ -28,6 +28,11 @@ ACTOR_RESTARTED = "actor.restarted"  # contract
 ACTOR_DOWN = "actor.down"  # contract
 EVENTS_DROPPED = "events.dropped"  # contract
 LEDGER_STORE_FAILED = "ledger.store_failed"
+# Shared health state (state.backend: redis): the replica lost / (re)gained the shared store.
+# While disconnected it serves from its own state; on connect it reconciles (payload:
+# republished, applied, dropped).
+STATE_DISCONNECTED = "state.disconnected"
+STATE_CONNECTED = "state.connected"
 
 ALL: frozenset[str] = frozenset(
     v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str)

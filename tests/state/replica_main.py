@@ -1,0 +1,43 @@
+"""One replica in its own OS process, driven by JSON lines on stdin (for test_replicas.py).
+
+Usage: ``python -m tests.state.replica_main CONFIG_JSON``. Prints ``{"ready": true}`` once its
+state backend is connected, then answers each command line with one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import adaptive_mind as am
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    with am.ActorSystem.start(cfg) as system:
+        backend = system._state_backend
+        deadline = time.monotonic() + 10
+        while backend is None or not getattr(backend, "connected", False):
+            if time.monotonic() > deadline:
+                raise SystemExit("the state backend did not connect")
+            time.sleep(0.01)
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            if cmd["op"] == "states":
+                out: object = system.key_states(cmd["provider"])
+            elif cmd["op"] == "breaker":
+                out = system.breaker_state(cmd["provider"]).value
+            elif cmd["op"] == "complete":
+                reply = system.complete(USER, providers=[cmd["provider"]])
+                out = {"key_id": reply.key_id, "tried": [a.key_id for a in reply.attempts]}
+            else:
+                out = {"error": "unknown op"}
+            print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
