@@ -31,10 +31,14 @@ from adaptive_mind.errors import (
     DeadlineExceededError,
     InvalidOutputError,
     OverloadedError,
+    StreamClosedError,
+    StreamInterruptedError,
     SystemStoppedError,
 )
+from adaptive_mind.streaming import StreamChunk, ToolCallDelta
 from adaptive_mind.supervision.rewriter import LLMRewriter, PromptRewriter, RewriteFailed
 from adaptive_mind.system import ActorSystem
+from adaptive_mind.system_stream import ChatStream, SyncChatStream
 from adaptive_mind.telemetry.events import Event, Severity
 from adaptive_mind.telemetry.ledger_reader import Ledger, VerifyResult
 
@@ -47,6 +51,7 @@ __all__ = [
     "BadRequestError",
     "BreakerState",
     "ChatMessage",
+    "ChatStream",
     "Clock",
     "Completion",
     "ConfigError",
@@ -69,9 +74,14 @@ __all__ = [
     "RewriteFailed",
     "RuntimeConfig",
     "Severity",
+    "StreamChunk",
+    "StreamClosedError",
+    "StreamInterruptedError",
+    "SyncChatStream",
     "SystemStoppedError",
     "TextPart",
     "ToolCall",
+    "ToolCallDelta",
     "Usage",
     "VerifyResult",
     "load_config",

@@ -8,7 +8,11 @@
     ├── OverloadedError                  more than request.max_in_flight requests in flight
     ├── SystemStoppedError               the system stopped (or was stopped) before answering
     ├── DeadlineExceededError            the request's deadline passed
+    ├── StreamClosedError                the caller closed a stream before its end
     ├── AllProvidersFailedError          every provider failed or was skipped
+    │   ├── InvalidOutputError           every answer was not the JSON asked for
+    │   └── StreamInterruptedError       a stream broke after delivering text, and was not
+    │                                    (or could not be) continued elsewhere
     └── ContentPolicyError               refused on content-policy grounds
 
 Every error raised for an accepted request carries ``request_id`` and ``attempts`` (possibly
@@ -124,6 +128,41 @@ class InvalidOutputError(AllProvidersFailedError):
     JSON at all, or, for a ``strict`` ``json_schema``, JSON that does not match the schema).
     ``attempts`` show each ``invalid JSON`` error. A subclass of
     :class:`AllProvidersFailedError`, so code that catches that keeps working."""
+
+
+class StreamInterruptedError(AllProvidersFailedError):
+    """A stream broke after part of the answer was delivered, and the runtime did not (policy
+    ``error``) or could not (every route failed) carry it on to the end. A truncated answer is
+    never reported as a success.
+
+    Attributes:
+        partial_text: the text the caller received before it broke.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        partial_text: str = "",
+        request_id: str | None = None,
+        attempts: Sequence[Attempt] = (),
+        skipped: Sequence[tuple[str, str]] = (),
+        until: Mapping[str, datetime] | None = None,
+    ) -> None:
+        if message is None:
+            message = (
+                f"the stream broke after {len(partial_text)} characters and was not completed: "
+                f"{_chain(attempts)}"
+            )
+        super().__init__(
+            message, request_id=request_id, attempts=attempts, skipped=skipped, until=until
+        )
+        self.partial_text = partial_text
+
+
+class StreamClosedError(AdaptiveMindError):
+    """The caller closed the stream (``break``, ``aclose()``, cancellation) before its end: the
+    runtime stopped the upstream call. Not a failure of any provider."""
 
 
 class ContentPolicyError(AdaptiveMindError):

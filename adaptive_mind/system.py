@@ -47,6 +47,7 @@ from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.system_inspect import Inspection
 from adaptive_mind.system_lifecycle import Lifecycle
 from adaptive_mind.system_state import Admitted
+from adaptive_mind.system_streaming import Streaming
 from adaptive_mind.telemetry import metrics as metrics_mod
 from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.ledger_store import check_config as check_ledger
@@ -96,7 +97,7 @@ class AsyncStart:
             await self._system.astop()
 
 
-class ActorSystem(Lifecycle, Inspection):
+class ActorSystem(Lifecycle, Inspection, Streaming):
     """One embedded runtime: actors, the I/O loop, admission. Use :meth:`start`."""
 
     def __init__(

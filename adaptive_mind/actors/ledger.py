@@ -117,6 +117,7 @@ class LedgerActor(BaseActor):
                 response_preview_chars=self._cfg.response_preview_chars,
                 hash_key=self._key,
                 metadata=req.metadata,
+                delivered_text=req.stream.delivered.text if req.stream is not None else None,
             )
         except Exception as exc:  # one entry must never take the ledger (and its pending) down
             logger.exception("ledger: could not build the entry of %s", req.request_id)

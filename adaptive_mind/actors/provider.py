@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ from adaptive_mind.providers.base import (
     run_guarded,
     translated_params,
 )
+from adaptive_mind.providers.stream_pump import StreamTimeouts, pump
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
 
@@ -92,9 +94,14 @@ class ProviderActor(LoopBaseActor):
         events: EventSink,
         wiring: Wiring | None = None,
         capabilities_of: Callable[[str], frozenset[str]] | None = None,
+        stream_timeouts: StreamTimeouts | None = None,
+        prefill: bool = False,
     ) -> None:
         super().__init__(provider, wiring)
         self._capabilities_of = capabilities_of
+        self._stream_timeouts = stream_timeouts or StreamTimeouts(min(10.0, timeout_s), 20.0)
+        self._prefill = prefill
+        """The provider continues an assistant prefill (a broken stream resumes with one)."""
         self._provider = provider
         self._adapter = adapter
         self._models = models
@@ -148,6 +155,7 @@ class ProviderActor(LoopBaseActor):
                 retry=msg.retry,
                 force=msg.force,
                 start_model=msg.start_model,
+                stop_mid_stream=request.stream is not None and request.stream.policy == "error",
             )
         )
 
@@ -247,7 +255,20 @@ class ProviderActor(LoopBaseActor):
             timeout_s=action.timeout_s,
             params=self._params_for(request.params, action.model),
         )
-        fut = self._io.spawn(run_guarded(self._adapter, call))
+        if request.stream is None:
+            fut = self._io.spawn(run_guarded(self._adapter, call))
+        else:  # the deadline, not the provider's timeout, bounds a whole stream
+            remaining = max(0.0, request.deadline.remaining(self._clock))
+            call = dataclasses.replace(call, timeout_s=remaining)
+            running = pump(
+                self._adapter.stream,
+                call,
+                request.stream,
+                self._stream_timeouts,
+                self._clock,
+                prefill=self._prefill,
+            )
+            fut = self._io.spawn(running)
         self._calls[rid] = fut
         me = self.address
 
@@ -319,6 +340,23 @@ class ProviderActor(LoopBaseActor):
             dropped=self._dropped(request, action.model),
             translated=translated_params(self._adapter, request.params),
         )
+        if failure.mid_stream and request.stream is not None:
+            self._events.emit(
+                Event(
+                    event_type=topics.STREAM_INTERRUPTED,
+                    source=f"provider:{self._provider}",
+                    severity=Severity.WARNING,
+                    request_id=action.request_id,
+                    payload={
+                        "provider": self._provider,
+                        "model": action.model,
+                        "key_id": action.key_id,
+                        "error": failure.error,
+                        "policy": request.stream.policy,
+                        "delivered_chars": len(request.stream.delivered.text),
+                    },
+                )
+            )
         refusal = failure.error if failure.category is ErrorCategory.CONTENT_POLICY else None
         self.tell_safely(
             action.context.reply_to, AttemptFailed(action.request_id, attempt, refusal)

@@ -37,6 +37,7 @@ from adaptive_mind.config.capabilities import (
 )
 from adaptive_mind.config.health import BreakerConfig, KeyPoolConfig, RetryConfig
 from adaptive_mind.config.state import StateConfig
+from adaptive_mind.config.streaming import StreamingConfig
 from adaptive_mind.errors import ConfigError
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "RuntimeConfig",
     "ScriptRule",
     "StateConfig",
+    "StreamingConfig",
     "SupervisionConfig",
     "TelemetryConfig",
     "load_config",
@@ -135,6 +137,11 @@ class ProviderConfig(Frozen):
     api_keys: tuple[ApiKey, ...] = Field(min_length=1)
     models: tuple[str, ...] = Field(min_length=1)
     timeout_s: float = Field(60.0, gt=0)
+    first_token_timeout_s: float | None = Field(None, gt=0)
+    """Streams: fail over when nothing arrives for this long (None: ``streaming``'s)."""
+    stall_timeout_s: float | None = Field(None, gt=0, le=3600)
+    """Streams: no chunk for this long once content has flowed is a mid-stream failure (None:
+    ``streaming``'s)."""
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
     """The SDK's HTTP client: aiohttp (faster here) or the SDK's default httpx2 client."""
     max_tokens: int | None = Field(None, gt=0)
@@ -307,6 +314,10 @@ class RequestConfig(Frozen):
     deadline_s: float = Field(120.0, gt=0)
     max_in_flight: int = Field(10_000, gt=0)
     max_cooldown_wait_s: float = Field(5.0, ge=0)
+    stream_policy: Literal["resume", "restart", "error"] = "resume"
+    """A stream that breaks after content has flowed: ``resume`` carries it on on the next route
+    (the caller sees one seamless answer), ``restart`` starts over there (the first new chunk has
+    ``restart=True``), ``error`` raises ``StreamInterruptedError``. A call may pass its own."""
 
 
 class RuntimeConfig(Frozen):
@@ -324,6 +335,8 @@ class RuntimeConfig(Frozen):
     """The default retry policy; a provider's own ``retry`` section replaces it."""
     state: StateConfig = Field(default_factory=StateConfig)
     """Where key and breaker health live: this process (default) or Redis, shared by replicas."""
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    """``astream`` / ``stream``: timeouts, buffer, and what a broken stream becomes."""
 
     def retry_for(self, provider: str) -> RetryConfig:
         """The retry policy that applies to ``provider``."""

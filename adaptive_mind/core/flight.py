@@ -12,6 +12,7 @@ from adaptive_mind.errors import (
     BadRequestError,
     ContentPolicyError,
     InvalidOutputError,
+    StreamInterruptedError,
 )
 from adaptive_mind.messages import Complete, ExhaustedReason, ProviderExhausted, RequestSpec
 from adaptive_mind.messages.provider import SKIP_REASONS
@@ -132,6 +133,15 @@ class Flight:
                     request_id=rid,
                     attempts=self.attempts,
                 )
+        stream = self.msg.request.stream
+        if stream is not None and stream.delivered.chunks:  # the caller has part of an answer
+            return StreamInterruptedError(
+                partial_text=stream.delivered.text,
+                request_id=rid,
+                attempts=self.attempts,
+                skipped=self.skipped,
+                until={p: self.wall(t) for p, t in self.until.items()},
+            )
         harmless = (ExhaustedReason.REFUSED, ExhaustedReason.CIRCUIT_OPEN, ExhaustedReason.DOWN)
         if self.refusals and all(e.reason in harmless for e in self.exhausted):
             return ContentPolicyError(request_id=rid, attempts=self.attempts, reasons=self.refusals)
@@ -167,6 +177,15 @@ class Flight:
             payload["finish_reason"] = result.finish_reason
         else:
             payload["error"] = type(result).__name__
+        stream = self.msg.request.stream
+        if stream is not None:  # time to first token, chunks, and breaks carried on
+            first = stream.first_token_at
+            payload["stream"] = {
+                "ttft_ms": None if first is None else round((first - stream.started_at) * 1e3, 3),
+                "chunks": stream.chunks,
+                "interruptions": stream.interruptions,
+                "attempts": stream.attempts,
+            }
         metadata = self.msg.request.metadata
         if metadata is not None:
             payload["metadata"] = dict(metadata)  # users join a failure to their records

@@ -46,6 +46,8 @@ from adaptive_mind.errors import (
     DeadlineExceededError,
     InvalidOutputError,
     OverloadedError,
+    StreamClosedError,
+    StreamInterruptedError,
     SystemStoppedError,
 )
 
@@ -169,6 +171,8 @@ def resilience_score(success: bool, failed_attempts: int, mitigated: bool) -> fl
 
 _ERROR_CATEGORY = {
     InvalidOutputError: "INVALID_OUTPUT",
+    StreamInterruptedError: "STREAM_INTERRUPTED",
+    StreamClosedError: "CALLER_CLOSED",
     ContentPolicyError: "CONTENT_POLICY",
     BadRequestError: "BAD_REQUEST",
     DeadlineExceededError: "DEADLINE",
@@ -215,8 +219,12 @@ def build_entry(
     response_preview_chars: int,
     hash_key: bytes | None,
     metadata: Mapping[str, Any] | None = None,
+    delivered_text: str | None = None,
 ) -> dict[str, Any]:
-    """Every field of a :class:`LedgerEntry` except the chain hashes, as JSON primitives."""
+    """Every field of a :class:`LedgerEntry` except the chain hashes, as JSON primitives.
+
+    ``delivered_text``: what a stream that did not end in an answer (closed by the caller,
+    interrupted) gave the caller; its response preview is taken from that."""
     prompt = last_user_message(messages)
     ok = isinstance(result, Completion)
     completion = result if isinstance(result, Completion) else None
@@ -237,7 +245,11 @@ def build_entry(
         "prompt_preview": _preview(prompt, prompt_preview_chars),
         "final_prompt_preview": final_preview,
         "response_preview": (
-            _preview(completion.text, response_preview_chars) if completion else None
+            _preview(completion.text, response_preview_chars)
+            if completion
+            else _preview(delivered_text, response_preview_chars)
+            if delivered_text
+            else None
         ),
         "outcome": (
             Outcome.MITIGATED_SUCCESS if mitigated else Outcome.SUCCESS if ok else Outcome.FAILURE

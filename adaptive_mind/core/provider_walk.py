@@ -80,6 +80,8 @@ class _Walk(Generic[C]):
     retry: bool
     """The next call is a retry after a server-side failure (needs retry budget)."""
     force: bool
+    stop_mid_stream: bool = False
+    """A stream that breaks mid-answer ends the request (policy ``error``)."""
     model_i: int = 0
     tried: set[str] = field(default_factory=set)
     """Keys that failed server-side in this walk: other keys go first, then a backoff."""
@@ -139,9 +141,12 @@ class ProviderWalks(Generic[C]):
         retry: bool = False,
         force: bool = False,
         start_model: int = 0,
+        stop_mid_stream: bool = False,
     ) -> list[Action[C]]:
         """Walk this provider's models and keys for a request."""
-        walk = _Walk(context, deadline, models, set(exclude), attempts_before, retry, force)
+        walk = _Walk(
+            context, deadline, models, set(exclude), attempts_before, retry, force, stop_mid_stream
+        )
         walk.model_i = min(start_model, len(models) - 1)
         self._walks[request_id] = walk
         return self._next_attempt(request_id, walk)
@@ -385,6 +390,8 @@ class ProviderWalks(Generic[C]):
         self, rid: str, walk: _Walk[C], key_id: str, failure: Failure
     ) -> list[Action[C]]:
         category = failure.category
+        if failure.mid_stream and walk.stop_mid_stream:
+            return [self._finish(rid, walk, ExhaustedReason.INTERRUPTED, detail=failure.error)]
         if category is ErrorCategory.CONTENT_POLICY:
             return [self._finish(rid, walk, ExhaustedReason.REFUSED, detail=failure.error)]
         if category is ErrorCategory.BAD_REQUEST:

@@ -153,6 +153,8 @@ class RequestWalk:
             return [*steps, Answer(flight.failure())]
         if msg.reason is ExhaustedReason.DEADLINE:
             return [*steps, *self.deadline(flight)]
+        if msg.reason is ExhaustedReason.INTERRUPTED:  # a broken stream, policy ``error``
+            return [*steps, Answer(flight.failure())]
         if msg.reason is ExhaustedReason.REFUSED:
             taken = self._on_refusal(flight, msg)
             if taken:

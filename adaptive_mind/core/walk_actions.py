@@ -34,6 +34,7 @@ class ExhaustedReason(StrEnum):
     DEADLINE = "deadline"  # the request's deadline passed
     DOWN = "down"  # the provider is marked down by supervision
     CRASHED = "crashed"  # its actor crashed mid-walk; it was restarted
+    INTERRUPTED = "interrupted"  # a stream broke mid-answer and its policy is ``error``
 
 
 class Failure(Protocol):
@@ -53,6 +54,8 @@ class Failure(Protocol):
     def invalid_output(self) -> bool: ...
     @property
     def timed_out(self) -> bool: ...
+    @property
+    def mid_stream(self) -> bool: ...
 
 
 def is_rate_limit(failure: Failure) -> bool:

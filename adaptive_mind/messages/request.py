@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from adaptive_mind.chat import NO_PARAMS, ChatMessage, Completion, RequestParams
 from adaptive_mind.clock import Deadline
 from adaptive_mind.errors import AdaptiveMindError
+from adaptive_mind.stream_channel import StreamChannel
 
 Result = Completion | AdaptiveMindError
 _NONE: Mapping[str, str] = MappingProxyType({})
@@ -100,6 +101,8 @@ class RequestSpec:
     unsupported: Mapping[str, str] = field(default_factory=lambda: _NONE)
     """Providers left out because they cannot serve the request (name → "does not support
     tools"); the walk reports them as skipped ``unsupported``."""
+    stream: StreamChannel | None = None
+    """Set for a streamed request (``astream`` / ``stream``): where its chunks go."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,12 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class AbandonRequest:
-    """The caller stopped waiting (its task was cancelled): finish the request quietly."""
+    """The caller stopped waiting (its task was cancelled, or it closed its stream): finish the
+    request quietly."""
 
     request_id: str
+    stream_closed: bool = False
+    """The caller closed a stream before its end (answered with StreamClosedError)."""
 
 
 @dataclass(frozen=True, slots=True)

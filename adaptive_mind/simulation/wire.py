@@ -15,7 +15,7 @@ from typing import Any
 from adaptive_mind.simulation.wire_faults import FAULTS, fault, refusal
 from adaptive_mind.simulation.wire_format import WireResponse, json_response, rid, tokens, usage
 from adaptive_mind.simulation.wire_request import obj as _obj
-from adaptive_mind.simulation.wire_request import prompt_text, reasoning
+from adaptive_mind.simulation.wire_request import prompt_text, reasoning, turns
 from adaptive_mind.simulation.wire_tools import ToolUse, tool_answer, tool_call, tool_result
 from adaptive_mind.simulation.wire_validate import validate
 
@@ -38,6 +38,7 @@ __all__ = [
     "tool_answer",
     "tool_call",
     "tool_result",
+    "turns",
     "validate",
 ]
 

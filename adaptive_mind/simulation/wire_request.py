@@ -109,3 +109,24 @@ def reasoning(provider: str, body: dict[str, Any]) -> bool:
         return False
     budget: object = pick(config, "thinkingBudget", "thinking_budget")
     return budget != 0
+
+
+def turns(provider: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(role, text)`` of each turn (roles as the provider writes them: Gemini's ``model``)."""
+    if provider == "gemini":
+        return [
+            (
+                str(c.get("role", "user")),
+                "".join(w for p in objs(c.get("parts")) for w in _gemini_words(p)),
+            )
+            for c in objs(body.get("contents"))
+        ]
+    out: list[tuple[str, str]] = []
+    for m in objs(body.get("messages")):
+        words = _openai_words(m) if provider == "openai" else _anthropic_words(m.get("content"))
+        out.append((str(m.get("role", "")), "".join(words)))
+    return out
+
+
+def _joined(parts: list[dict[str, Any]]) -> list[str]:
+    return [w for p in parts for w in _gemini_words(p)]

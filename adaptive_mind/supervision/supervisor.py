@@ -36,6 +36,7 @@ from adaptive_mind.core.request_walk import (
 from adaptive_mind.core.restart import ChildKind
 from adaptive_mind.errors import (
     AdaptiveMindError,
+    StreamClosedError,
     SystemStoppedError,
 )
 from adaptive_mind.messages import (
@@ -340,14 +341,13 @@ class Supervisor(LoopBaseActor):
         flight = self._flights.get(msg.request_id)
         if flight is not None:
             self._cancel_current(flight)
-            self._finish(
-                flight,
-                SystemStoppedError(
-                    "the caller stopped waiting",
-                    request_id=msg.request_id,
-                    attempts=flight.attempts,
-                ),
+            error = StreamClosedError if msg.stream_closed else SystemStoppedError
+            why = (
+                "the caller closed the stream"
+                if msg.stream_closed
+                else "the caller stopped waiting"
             )
+            self._finish(flight, error(why, request_id=msg.request_id, attempts=flight.attempts))
 
     def _shutdown(self, _msg: Shutdown) -> int:
         flights = list(self._flights.values())

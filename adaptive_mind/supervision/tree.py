@@ -30,9 +30,12 @@ from adaptive_mind.core.restart import ChildKind, ChildSpec, RestartIntensity, S
 from adaptive_mind.core.shared_state import StatePort
 from adaptive_mind.messages import ChildFailed
 from adaptive_mind.providers import ProviderAdapter, build_adapter
+from adaptive_mind.providers.stream_pump import StreamTimeouts
 from adaptive_mind.telemetry.bus import EventBus
 from adaptive_mind.telemetry.sinks import Sink, SubscriberSink
 
+PREFILL_KINDS = frozenset({"anthropic"})
+"""Providers that continue an assistant prefill (a broken stream resumes with one there)."""
 RESTARTED_BREAKER_OPEN_S = 1.0
 """A breaker restarted without a snapshot starts OPEN for at most this long, then probes."""
 
@@ -187,6 +190,12 @@ class ActorTree:
         adapter = build_adapter(name, pcfg, other_secrets=every_key)
         self.adapters[name] = adapter
 
+        scfg = self.config.streaming
+        stream_timeouts = StreamTimeouts(
+            min(pcfg.first_token_timeout_s or scfg.first_token_timeout_s, pcfg.timeout_s),
+            pcfg.stall_timeout_s or scfg.stall_timeout_s,
+        )
+
         def start_provider(_snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
             return ProviderActor.start(
                 name,
@@ -201,6 +210,8 @@ class ActorTree:
                 bus,
                 wiring=w,
                 capabilities_of=pcfg.capabilities_of,
+                stream_timeouts=stream_timeouts,
+                prefill=pcfg.kind in PREFILL_KINDS,
             )
 
         self._add(provider_spec, start_provider)

@@ -103,6 +103,19 @@ class MetricsSink:
             registry=r,
             buckets=LATENCY_BUCKETS,
         )
+        self.ttft = Histogram(
+            "adaptive_mind_stream_first_token_seconds",
+            "Time from a streamed request's admission to its first chunk of content",
+            ["provider", "model"],
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.stream_interruptions = Counter(
+            "adaptive_mind_stream_interruptions",
+            "Streams that broke after content had flowed and were carried on (or ended)",
+            ["provider"],
+            registry=r,
+        )
         self.tokens = Counter(
             "adaptive_mind_tokens",
             "Tokens the providers reported for answered requests (type: prompt or completion)",
@@ -189,6 +202,14 @@ class MetricsSink:
         model = str(p.get("model", last[1]))
         if isinstance(p.get("latency_ms"), int | float):
             self.latency.labels(provider, model, outcome).observe(p["latency_ms"] / 1000.0)
+        stream = p.get("stream")
+        if isinstance(stream, Mapping):
+            ttft = stream.get("ttft_ms")
+            if isinstance(ttft, int | float):
+                self.ttft.labels(provider, model).observe(ttft / 1000.0)
+            interruptions = stream.get("interruptions")
+            if isinstance(interruptions, int) and interruptions > 0:
+                self.stream_interruptions.labels(provider).inc(interruptions)
         usage = p.get("usage")
         if isinstance(usage, Mapping):
             for kind in TOKEN_TYPES:

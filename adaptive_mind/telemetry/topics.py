@@ -33,6 +33,9 @@ LEDGER_STORE_FAILED = "ledger.store_failed"
 # republished, applied, dropped).
 STATE_DISCONNECTED = "state.disconnected"
 STATE_CONNECTED = "state.connected"
+# Streams: a stream broke after content had flowed (payload: provider, model, key_id, error,
+# policy, delivered_chars); what follows is a resume / restart on the next route, or the error.
+STREAM_INTERRUPTED = "stream.interrupted"
 
 ALL: frozenset[str] = frozenset(
     v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str)

@@ -40,6 +40,7 @@ class Fail:
     local: bool = False
     invalid_output: bool = False
     timed_out: bool = False
+    mid_stream: bool = False
 
 
 FAILURES = st.sampled_from(
