@@ -11,7 +11,6 @@ from typing import Any, cast
 import pykka
 
 from adaptive_mind.actors.base import Wiring
-from adaptive_mind.actors.ledger import LedgerTick
 from adaptive_mind.core.shared_state import KeyTransition, SharedTransition
 from adaptive_mind.errors import (
     DeadlineExceededError,
@@ -105,17 +104,6 @@ class Lifecycle(SystemState):
             if isinstance(self._rewriter, LLMRewriter):
                 self._rewriter.bind(self._rewrite_request)
         supervisor.replace(self._start_supervisor(), [])
-        ledger = tree.ledger_cell()
-
-        if ledger is not None:
-
-            def ledger_tick() -> None:
-                try:
-                    ledger.tell(LedgerTick())
-                except pykka.ActorDeadError:
-                    pass
-
-            self._io.every(min(self.config.ledger.flush_interval_s, 1.0), ledger_tick)
         with self._cv:
             self._accepting = True
 

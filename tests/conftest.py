@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import adaptive_mind as am
+from adaptive_mind.simulation.server import ChaosServer
 from tests.helpers import join_new_threads
 
 
@@ -31,3 +32,19 @@ def no_thread_leaks() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     join_new_threads(before)
+
+
+# The local chaos server, shared by the wire tests (one per test module; rules reset per test).
+@pytest.fixture(scope="module")
+def chaos_server() -> Iterator[ChaosServer]:
+    with ChaosServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(chaos_server: ChaosServer) -> Iterator[ChaosServer]:
+    chaos_server.clear_rules()
+    chaos_server.reset_counts()
+    chaos_server.latency_ms = 0
+    yield chaos_server
+    chaos_server.clear_rules()

@@ -56,7 +56,25 @@ def test_an_idle_system_sets_no_wake_up():
         for _ in range(3):
             system.complete(USER)
         testing.barrier(system, "supervisor")
-        assert clock.pending == 1  # one wake-up, for the earliest deadline, not one each
-        clock.advance(3600)  # past every deadline: the wake-up finds nothing left to do
+        system.flush()  # the ledger has written them: its flush wake-up is all that remains
+        # One wake-up for the earliest deadline (not one per request), one for the ledger's
+        # flush; nothing runs periodically.
+        assert clock.pending == 2
+        clock.advance(3600)  # past every deadline: the wake-ups find nothing left to do
         testing.barrier(system, "supervisor")
         assert clock.pending == 0
+
+
+def test_the_ledger_flushes_when_its_interval_has_passed_on_the_clock(tmp_path):
+    clock = am.FakeClock()
+    path = tmp_path / "ledger.sqlite"
+    cfg = config({"a": scripted()}, ledger={"path": str(path), "flush_interval_s": 5})
+    with am.ActorSystem.start(cfg, clock=clock) as system:
+        system.complete(USER)
+        testing.barrier(system, "ledger")
+        with am.Ledger.open(path) as ledger:
+            assert len(ledger.entries()) == 0  # waiting for its interval (or a full batch)
+        clock.advance(5)
+        testing.barrier(system, "ledger")
+        with am.Ledger.open(path) as ledger:
+            assert len(ledger.entries()) == 1

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import pykka
+
 from adaptive_mind.actors.base import BaseActor, Wiring, logger
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import LedgerConfig
@@ -52,6 +54,10 @@ class LedgerTick:
     """Internal: time to flush entries older than the flush interval (and retry failures)."""
 
 
+WakeAt = Callable[[float, Callable[[], object]], None]
+"""Schedules ``fn()`` at a clock time (``IoLoop.wake_at`` bound to the system's clock)."""
+
+
 class LedgerActor(BaseActor):
     """Owns the ledger store and the chain head."""
 
@@ -64,8 +70,13 @@ class LedgerActor(BaseActor):
         *,
         pending: list[dict[str, Any]] | None = None,
         wiring: Wiring | None = None,
+        wake_at: WakeAt | None = None,
     ) -> None:
         super().__init__("ledger", wiring)
+        self._wake_at = wake_at
+        self._wake_set = False
+        """A flush wake-up is set: one at a time, only while entries wait (an idle ledger sets
+        none)."""
         self._cfg = config
         self._clock = clock
         self._events = events
@@ -79,6 +90,24 @@ class LedgerActor(BaseActor):
     def on_start(self) -> None:
         super().on_start()
         self._store = self._factory()  # opened on the actor's own thread
+        if self._pending:  # a replacement: its predecessor's entries wait
+            self._oldest = self._clock.now()
+            self._schedule(self._oldest + self._cfg.flush_interval_s)
+
+    def _schedule(self, at: float) -> None:
+        """Wake at ``at`` to flush (unless a wake-up is already set)."""
+        if self._wake_at is None or self._wake_set:
+            return
+        self._wake_set = True
+        me = self.address
+
+        def wake() -> None:
+            try:
+                me.tell(LedgerTick())
+            except pykka.ActorDeadError:
+                pass
+
+        self._wake_at(at, wake)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Entries not yet confirmed by the store: the replacement writes them."""
@@ -133,13 +162,21 @@ class LedgerActor(BaseActor):
             return
         if not self._pending:
             self._oldest = self._clock.now()
+            self._schedule(self._oldest + self._cfg.flush_interval_s)
         self._pending.append(fields)
         if len(self._pending) >= self._cfg.batch_size and not self._failing:
             self._flush()
 
     def _tick(self, _msg: LedgerTick) -> None:
-        if self._pending and self._clock.now() - self._oldest >= self._cfg.flush_interval_s:
+        self._wake_set = False
+        now = self._clock.now()
+        if self._pending and now - self._oldest >= self._cfg.flush_interval_s:
             self._flush()
+        if self._pending:  # not due yet, or the store is failing: look again
+            due = self._oldest + self._cfg.flush_interval_s
+            self._schedule(
+                max(due, now + min(self._cfg.flush_interval_s, 1.0)) if self._failing else due
+            )
 
     def _flush(self) -> int:
         """Seal and write every pending entry; returns how many are still pending."""

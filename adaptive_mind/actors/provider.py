@@ -340,41 +340,38 @@ class ProviderActor(LoopBaseActor):
             dropped=self._dropped(request, action.model),
             translated=translated_params(self._adapter, request.params),
         )
-        if failure.mid_stream and request.stream is not None:
-            self._events.emit(
-                Event(
-                    event_type=topics.STREAM_INTERRUPTED,
-                    source=f"provider:{self._provider}",
-                    severity=Severity.WARNING,
-                    request_id=action.request_id,
-                    payload={
-                        "provider": self._provider,
-                        "model": action.model,
-                        "key_id": action.key_id,
-                        "error": failure.error,
-                        "policy": request.stream.policy,
-                        "delivered_chars": len(request.stream.delivered.text),
-                    },
-                )
-            )
         refusal = failure.error if failure.category is ErrorCategory.CONTENT_POLICY else None
         self.tell_safely(
             action.context.reply_to, AttemptFailed(action.request_id, attempt, refusal)
         )
+        about = {"provider": self._provider, "model": action.model, "key_id": action.key_id}
+        self._emit(
+            topics.ATTEMPT_FAILED,
+            action.request_id,
+            {
+                **about,
+                "category": failure.category.value,
+                "status_code": failure.status_code,
+                "error": failure.error,
+            },
+        )
+        if failure.mid_stream and request.stream is not None:
+            delivered = len(request.stream.delivered.text)
+            policy = request.stream.policy
+            self._emit(
+                topics.STREAM_INTERRUPTED,
+                action.request_id,
+                {**about, "error": failure.error, "policy": policy, "delivered_chars": delivered},
+            )
+
+    def _emit(self, topic: str, request_id: str, payload: dict[str, object]) -> None:
         self._events.emit(
             Event(
-                event_type=topics.ATTEMPT_FAILED,
+                event_type=topic,
                 source=f"provider:{self._provider}",
                 severity=Severity.WARNING,
-                request_id=action.request_id,
-                payload={
-                    "provider": self._provider,
-                    "model": action.model,
-                    "key_id": action.key_id,
-                    "category": failure.category.value,
-                    "status_code": failure.status_code,
-                    "error": failure.error,
-                },
+                request_id=request_id,
+                payload=payload,
             )
         )
 

@@ -148,7 +148,13 @@ class ActorTree:
             self._add(
                 ChildSpec("ledger", ChildKind.LEDGER),
                 lambda snap, w: LedgerActor.start(
-                    lcfg, clock, bus, factory, pending=snap, wiring=w
+                    lcfg,
+                    clock,
+                    bus,
+                    factory,
+                    pending=snap,
+                    wiring=w,
+                    wake_at=lambda at, fn: self.io.wake_at(clock, at, fn),
                 ),
             )
         for name, pcfg in self.config.providers.items():

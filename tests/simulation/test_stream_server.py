@@ -2,12 +2,10 @@
 faults, and which requests a stream rule matches (raw HTTP, no SDK)."""
 
 import json
-from collections.abc import Iterator
 
 import httpx2
 import pytest
 
-from adaptive_mind.simulation.server import ChaosServer
 from adaptive_mind.simulation.wire_stream import pieces
 
 OPENAI = ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
@@ -16,20 +14,6 @@ ANTHROPIC = (
     {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
 )
 GEMINI = ("/v1/models/g:streamGenerateContent?alt=sse", {"contents": [{"parts": [{"text": "hi"}]}]})
-
-
-@pytest.fixture(scope="module")
-def chaos() -> Iterator[ChaosServer]:
-    with ChaosServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(chaos: ChaosServer) -> Iterator[ChaosServer]:
-    chaos.clear_rules()
-    chaos.reset_counts()
-    yield chaos
-    chaos.clear_rules()
 
 
 def post(server, path, body, stream=True):

@@ -6,13 +6,12 @@ Anthropic ``ToolUseBlock``, Gemini ``function_calls``.
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anthropic
 import openai
-import pytest
 from anthropic.types import TextBlock, ToolUseBlock
 from google import genai
 from google.genai import types
@@ -29,20 +28,6 @@ CLOCK = {"type": "object", "properties": {"zone": {"type": "string", "enum": ["U
 PIXEL = (  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-@pytest.fixture(scope="module")
-def chaos() -> Iterator[ChaosServer]:
-    with ChaosServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(chaos: ChaosServer) -> Iterator[ChaosServer]:
-    chaos.clear_rules()
-    chaos.reset_counts()
-    yield chaos
-    chaos.clear_rules()
 
 
 @asynccontextmanager

@@ -4,7 +4,6 @@ recorded with outcome ``invalid`` and no fault rule is spent on it."""
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -25,20 +24,6 @@ from tests.simulation.test_wire_tools import (
     openai_chat,
     run,
 )
-
-
-@pytest.fixture(scope="module")
-def chaos() -> Iterator[ChaosServer]:
-    with ChaosServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(chaos: ChaosServer) -> Iterator[ChaosServer]:
-    chaos.clear_rules()
-    chaos.reset_counts()
-    yield chaos
-    chaos.clear_rules()
 
 
 def outcomes(server: ChaosServer) -> list[str]:
