@@ -59,8 +59,8 @@ class Params:
     rate_429: float = 0.2
     retry_after_s: float = 1.0
     healthy_latency_ms: float = 50.0
-    healthy_s: float = 3.0
-    rounds: int = 3
+    healthy_s: float = 4.0
+    rounds: int = 5
     down_s: float = 5.0
     """The Redis-down scenario's load; Redis is killed at 1/5 of it and back at 3/5."""
 
