@@ -161,8 +161,13 @@ async def _drive(
     t0: float,
     sample: Callable[[float], Sample | None],
     progress: ProgressFn | None,
+    schedule: list[tuple[float, int]] | None = None,
 ) -> None:
+    """Send the requests of ``schedule`` (default: the scenario's whole schedule) at their
+    times, ``scenario.concurrency`` at most in flight, sampling every ``SAMPLE_EVERY_S``."""
     sem = asyncio.Semaphore(scenario.concurrency)
+    if schedule is None:
+        schedule = _schedule(scenario, seed)
 
     async def one(at: float, i: int) -> None:
         delay = t0 + at - time.monotonic()
@@ -186,7 +191,7 @@ async def _drive(
 
     watcher = asyncio.create_task(sampler())
     try:
-        await asyncio.gather(*(one(at, i) for at, i in _schedule(scenario, seed)))
+        await asyncio.gather(*(one(at, i) for at, i in schedule))
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
@@ -211,18 +216,8 @@ def runtime_config(scenario: Scenario, server: ChaosServer, ledger_path: str) ->
     return config
 
 
-async def run_runtime_phase(
-    scenario: Scenario,
-    server: ChaosServer,
-    seed: int,
-    ledger_path: str,
-    progress: ProgressFn | None = None,
-) -> PhaseResult:
-    """Play the timeline against an ActorSystem on the real adapters."""
-    phase = PhaseResult("runtime", scenario.duration_s)
-    system = am.ActorSystem.start(runtime_config(scenario, server, ledger_path))
-    system.subscribe(phase.events.append)
-    names = list(scenario.providers)
+def runtime_call(system: am.ActorSystem, seed: int) -> Callable[[int], Any]:
+    """Send request ``i`` of the schedule through ``system`` and record how it ended."""
 
     async def call(i: int) -> RequestRecord:
         try:
@@ -230,6 +225,12 @@ async def run_runtime_phase(
         except am.AdaptiveMindError as exc:
             return RequestRecord(0, 0, False, error=type(exc).__name__)
         return RequestRecord(0, 0, True, reply.mitigated, reply.provider)
+
+    return call
+
+
+def runtime_sampler(system: am.ActorSystem, names: list[str]) -> Callable[[float], Sample | None]:
+    """Read every provider's breaker state and available keys (None while one cannot answer)."""
 
     def sample(t: float) -> Sample | None:
         breakers, keys = {}, {}
@@ -242,6 +243,23 @@ async def run_runtime_phase(
             except Exception:
                 return None
         return Sample(t, breakers, keys)
+
+    return sample
+
+
+async def run_runtime_phase(
+    scenario: Scenario,
+    server: ChaosServer,
+    seed: int,
+    ledger_path: str,
+    progress: ProgressFn | None = None,
+) -> PhaseResult:
+    """Play the timeline against an ActorSystem on the real adapters."""
+    phase = PhaseResult("runtime", scenario.duration_s)
+    system = am.ActorSystem.start(runtime_config(scenario, server, ledger_path))
+    system.subscribe(phase.events.append)
+    names = list(scenario.providers)
+    call, sample = runtime_call(system, seed), runtime_sampler(system, names)
 
     server.reset_counts()
     server.reseed(seed)

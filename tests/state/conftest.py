@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from adaptive_mind.actors.io_loop import IoLoop
+from adaptive_mind.simulation.server import ChaosServer
 from adaptive_mind.telemetry.events import Event
 
 URL_VAR = "ADAPTIVE_MIND_TEST_REDIS_URL"
@@ -81,6 +82,12 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def chaos() -> Iterator[ChaosServer]:
+    with ChaosServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -31,9 +31,24 @@ def main() -> None:
                 out: object = system.key_states(cmd["provider"])
             elif cmd["op"] == "breaker":
                 out = system.breaker_state(cmd["provider"]).value
+            elif cmd["op"] == "connected":
+                out = bool(getattr(backend, "connected", False))
             elif cmd["op"] == "complete":
-                reply = system.complete(USER, providers=[cmd["provider"]])
-                out = {"key_id": reply.key_id, "tried": [a.key_id for a in reply.attempts]}
+                try:
+                    reply = system.complete(USER, providers=[cmd["provider"]])
+                except am.AdaptiveMindError as exc:
+                    out = {"error": type(exc).__name__}
+                else:
+                    out = {"key_id": reply.key_id, "tried": [a.key_id for a in reply.attempts]}
+            elif cmd["op"] == "burst":  # n requests one after another; how many succeeded
+                ok = 0
+                for _ in range(cmd["n"]):
+                    try:
+                        system.complete(USER, providers=[cmd["provider"]])
+                        ok += 1
+                    except am.AdaptiveMindError:
+                        pass
+                out = {"ok": ok}
             else:
                 out = {"error": "unknown op"}
             print(json.dumps(out), flush=True)

@@ -7,28 +7,14 @@ HTTP), as replicas behind a load balancer would.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 import adaptive_mind as am
 from adaptive_mind import testing
-from adaptive_mind.simulation.server import ChaosServer
 from tests.state.conftest import wait_until
+from tests.state.replica_proc import OA, Replica, state, wire_config
 
 USER = [{"role": "user", "content": "hi"}]
-ROOT = Path(__file__).resolve().parents[2]
-OA = ["sk-oa-replica-key-one", "sk-oa-replica-key-two"]
-
-
-def state(url: str, namespace: str) -> dict[str, Any]:
-    return {"backend": "redis", "url": url, "namespace": namespace}
 
 
 def connected(system: am.ActorSystem) -> bool:
@@ -83,67 +69,6 @@ def test_memory_is_the_default_and_shares_nothing(start):
 
 
 # -- across OS processes ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def chaos() -> Iterator[ChaosServer]:
-    with ChaosServer() as server:
-        yield server
-
-
-def wire_config(server: ChaosServer, shared: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "providers": {
-            "openai": {
-                "kind": "openai",
-                "api_keys": OA,
-                "models": ["gpt-a"],
-                "base_url": server.url("openai"),
-                "timeout_s": 5,
-            }
-        },
-        "ledger": {"path": ":memory:"},
-        "state": shared,
-    }
-
-
-class Replica:
-    """Another process with its own ActorSystem."""
-
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.state.replica_main", json.dumps(cfg)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert self._line() == {"ready": True}
-
-    def _line(self) -> Any:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, "the replica process ended"
-        return json.loads(line)
-
-    def ask(self, op: str, **kw: Any) -> Any:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
-        self.proc.stdin.flush()
-        return self._line()
-
-    def key_state(self, key_id: str) -> str:
-        states = self.ask("states", provider="openai")
-        return next(k["state"] for k in states if k["key_id"] == key_id)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(20)
-        finally:
-            self.proc.stdout.close()
 
 
 @pytest.fixture
