@@ -69,6 +69,31 @@ def test_key_ids_default_and_configured():
     assert cfg.providers["openai"].key_ids("openai") == ("openai#1", "team-b", "openai#3")
 
 
+def test_keys_take_optional_rpm_and_tpm():
+    cfg = RuntimeConfig.model_validate(
+        base(api_keys=["sk-a", {"id": "b", "secret": "sk-b", "rpm": 3, "tpm": "40000"}])
+    )
+    assert cfg.providers["openai"].key_limits() == ((None, None), (3, 40000))
+
+
+@pytest.mark.parametrize("field", ["rpm", "tpm"])
+@pytest.mark.parametrize("value", [0, -5])
+def test_key_budgets_must_be_positive_and_errors_name_them(field, value):
+    secret = "sk-budget-secret-one"
+    keys = ["sk-a", {"secret": secret, field: value}]
+    with pytest.raises(am.ConfigError) as info:
+        RuntimeConfig.model_validate(base(api_keys=keys))
+    assert f"providers.openai.api_keys.1.{field}: must be > 0" in str(info.value)
+    assert secret not in str(info.value)
+
+
+def test_key_budgets_are_whole_numbers():
+    with pytest.raises(am.ConfigError, match=r"api_keys\.0\.rpm"):
+        RuntimeConfig.model_validate(base(api_keys=[{"secret": "sk-a", "rpm": 2.5}]))
+    with pytest.raises(am.ConfigError, match=r"api_keys\.0\.tpm: must be a number"):
+        RuntimeConfig.model_validate(base(api_keys=[{"secret": "sk-a", "tpm": True}]))
+
+
 def test_durations_accept_floats():
     cfg = RuntimeConfig.model_validate(base(keys={"cooldown_s": 0.5}, timeout_s=1.5))
     assert cfg.providers["openai"].keys.cooldown_s == 0.5

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import pykka
 
 from adaptive_mind.actors.base import LoopBaseActor, Wiring, from_peer
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
+from adaptive_mind.core.key_budget import BudgetGrant, FleetBudget, Limits
 from adaptive_mind.core.key_pool import KeyPool, Lease
 from adaptive_mind.core.shared_state import KeyTransition, StatePort
 from adaptive_mind.messages import (
@@ -24,12 +28,21 @@ from adaptive_mind.messages import (
 from adaptive_mind.telemetry.events import EventSink, key_event
 
 
+@dataclass(frozen=True, slots=True)
+class _BudgetGranted:
+    """Internal: the fleet's answer to a budget top-up for ``key_id`` (None: unreachable)."""
+
+    key_id: str
+    grant: BudgetGrant | None
+
+
 class KeyPoolActor(LoopBaseActor):
     """Leases keys and records their health; never sees prompts or secrets.
 
     With shared state (``state``) it publishes every key
     transition it makes and applies its peers' (:class:`ApplyTransition`); a lease never waits
-    on anything but this actor.
+    on anything but this actor. Keys with ``rpm`` / ``tpm`` limits (``limits``) take their
+    budget from the fleet in blocks when the state is shared (asked in the background).
     """
 
     def __init__(
@@ -43,15 +56,21 @@ class KeyPoolActor(LoopBaseActor):
         restore: list[dict[str, Any]] | None = None,
         wiring: Wiring | None = None,
         state: StatePort | None = None,
+        limits: tuple[Limits, ...] = (),
     ) -> None:
         super().__init__(provider, wiring)
         self._provider = provider
         self._clock = clock
         self._events = events
         self._state = state
-        self.core = KeyPool(key_ids, config, clock)
+        self._fleet = state if isinstance(state, FleetBudget) and state.shared else None
+        self.core = KeyPool(key_ids, config, clock, limits, fleet=self._fleet is not None)
         if restore:
             self.core.restore(restore)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self._ask_budgets()  # hold a block of every limited key before the first request
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -60,6 +79,7 @@ class KeyPoolActor(LoopBaseActor):
             ReleaseKey: self._release,
             GetKeyStates: self._states,
             ApplyTransition: self._apply,
+            _BudgetGranted: self._granted,
         }
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -67,7 +87,8 @@ class KeyPoolActor(LoopBaseActor):
         return self.core.snapshot()
 
     def _lease(self, msg: LeaseKey) -> None:
-        got = self.core.lease(msg.exclude, msg.prefer)
+        got = self.core.lease(msg.exclude, msg.prefer, msg.tokens)
+        self._ask_budgets()
         if isinstance(got, Lease):
             self.tell_safely(msg.reply_to, KeyLeased(msg.request_id, got))
         else:
@@ -76,8 +97,13 @@ class KeyPoolActor(LoopBaseActor):
 
     def _report(self, msg: ReportKeyOutcome) -> None:
         outcome = self.core.report(
-            msg.lease, msg.category, msg.retry_after_s, rate_limited=msg.rate_limited
+            msg.lease,
+            msg.category,
+            msg.retry_after_s,
+            rate_limited=msg.rate_limited,
+            tokens=msg.tokens,
         )
+        self._ask_budgets()
         if msg.reply_to is not None:
             self.tell_safely(msg.reply_to, KeyOutcomeRecorded(msg.request_id, outcome.independent))
         for e in outcome.events:
@@ -95,6 +121,28 @@ class KeyPoolActor(LoopBaseActor):
         if isinstance(t, KeyTransition) and t.provider == self._provider:
             for e in self.core.apply_remote(t):
                 self._events.emit(from_peer(key_event(self._provider, e, self._clock)))
+
+    def _ask_budgets(self) -> None:
+        fleet = self._fleet
+        if fleet is None:
+            return
+        me = self.address
+
+        def answer(key_id: str) -> Callable[[BudgetGrant | None], None]:
+            def reply(grant: BudgetGrant | None) -> None:
+                try:
+                    me.tell(_BudgetGranted(key_id, grant))
+                except pykka.ActorDeadError:
+                    pass  # stopping: the grant dies with the pool
+
+            return reply
+
+        for ask in self.core.budget_asks():
+            fleet.request_budget(self._provider, ask, answer(ask.key_id))
+
+    def _granted(self, msg: _BudgetGranted) -> None:
+        self.core.budget_granted(msg.key_id, msg.grant)
+        self._ask_budgets()
 
     def _release(self, msg: ReleaseKey) -> None:
         self.core.release(msg.lease)

@@ -26,6 +26,7 @@ from adaptive_mind.config import RetryConfig
 from adaptive_mind.core import walk_actions as pw
 from adaptive_mind.core.breaker import Permit
 from adaptive_mind.core.capabilities import params_for
+from adaptive_mind.core.key_budget import estimate_tokens
 from adaptive_mind.core.key_pool import Lease
 from adaptive_mind.core.provider_walk import ProviderWalks
 from adaptive_mind.messages import (
@@ -186,7 +187,8 @@ class ProviderActor(LoopBaseActor):
                         self._breaker, AcquirePermit(rid, self.address, retry=retry, force=force)
                     )
                 case pw.AskLease(rid, exclude, prefer):
-                    self.tell_safely(self._key_pool, LeaseKey(rid, exclude, self.address, prefer))
+                    lease = LeaseKey(rid, exclude, self.address, prefer, self._estimate(rid))
+                    self.tell_safely(self._key_pool, lease)
                 case pw.StartCall():
                     self._start_call(action)
                 case pw.CancelCall(rid):
@@ -282,7 +284,11 @@ class ProviderActor(LoopBaseActor):
 
     def _report_key(self, action: pw.ReportKey[TryProvider]) -> None:
         if action.category is None:
-            self.tell_safely(self._key_pool, ReportKeyOutcome(action.lease, None))
+            result = self._results.get(action.request_id)
+            tokens = None  # the call's usage, for the key's tpm budget
+            if result is not None and not isinstance(result, CallFailure):
+                tokens = result.usage.total_tokens
+            self.tell_safely(self._key_pool, ReportKeyOutcome(action.lease, None, tokens=tokens))
             return
         self.tell_safely(
             self._key_pool,
@@ -374,6 +380,15 @@ class ProviderActor(LoopBaseActor):
                 payload=payload,
             )
         )
+
+    def _estimate(self, request_id: str) -> int:
+        """The request's token reservation for a key's tpm budget."""
+        ctx = self._walks.context(request_id)
+        if ctx is None:
+            return 0
+        request = ctx.request
+        chars = sum(len(m.text) for m in request.messages)
+        return estimate_tokens(chars, request.params.output_limit)
 
     # -- per-model parameters -------------------------------------------------------------
 

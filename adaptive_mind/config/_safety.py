@@ -31,7 +31,9 @@ MAX_YAML_NODES = 10_000
 REDACTED = "[redacted]"
 _SECRET_FIELDS = frozenset({"api_keys", "secret", "hash_key", "key"})
 """Where secrets are written: every string under these keys (mapping keys too) is one."""
-_KEY_FIELDS = frozenset({"", "id", "secret"})
+_KEY_FIELDS = frozenset({"", "id", "secret", "rpm", "tpm"})
+_PUBLIC_KEY_FIELDS = frozenset({"id", "rpm", "tpm"})
+"""An API key entry's fields that are not secret (its id and budgets)."""
 """An ``{id, secret}`` entry's own field names, and its public id, are not secrets."""
 _KEYLIKE = re.compile(r"\b(?:sk[-_]|AIza)[-_A-Za-z0-9]{8,}")
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
@@ -151,7 +153,7 @@ def secrets_in(data: object) -> frozenset[str]:
             for k, v in value.items():
                 if secret and isinstance(k, str) and k not in _KEY_FIELDS and "${" not in k:
                     found.add(k)
-                stack.append((v, (secret and k != "id") or k in _SECRET_FIELDS))
+                stack.append((v, (secret and k not in _PUBLIC_KEY_FIELDS) or k in _SECRET_FIELDS))
         elif isinstance(value, list | tuple):
             seen.add(id(value))
             stack.extend((v, secret) for v in value)

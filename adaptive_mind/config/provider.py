@@ -25,10 +25,15 @@ NAMED_FAULTS: tuple[str, ...] = (
 
 
 class ApiKey(Frozen):
-    """One API key: its secret and an optional id (default ``<provider>#<n>``)."""
+    """One API key: its secret, an optional id (default ``<provider>#<n>``) and optional
+    budgets (the provider's published limits for this key)."""
 
     id: str | None = Field(None, min_length=1)
     secret: SecretStr
+    rpm: int | None = Field(None, gt=0)
+    """Requests per minute this key may make (across every replica with ``state: redis``)."""
+    tpm: int | None = Field(None, gt=0)
+    """Tokens per minute (prompt + completion, as the provider's usage reports them)."""
 
     @field_validator("secret")
     @classmethod
@@ -160,3 +165,7 @@ class ProviderConfig(Frozen):
     def key_ids(self, provider: str) -> tuple[str, ...]:
         """Key ids in configured order: the configured ``id``, else ``<provider>#<n>``."""
         return tuple(k.id or f"{provider}#{i}" for i, k in enumerate(self.api_keys, start=1))
+
+    def key_limits(self) -> tuple[tuple[int | None, int | None], ...]:
+        """Each key's ``(rpm, tpm)`` in configured order (None: no limit)."""
+        return tuple((k.rpm, k.tpm) for k in self.api_keys)

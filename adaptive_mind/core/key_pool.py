@@ -19,8 +19,10 @@ The pool sees key ids only, never secrets and never prompts.
   (Envoy's panic threshold). Rate-limited and disabled keys are never leased, panic or not.
 
 Leasing: among leasable keys, an idle key on probation first (its one probe), then the lowest
-weighted load ``(in flight + 1) / weight`` where the weight falls with the key's recent failures
-and rises through the slow start, then least recently used, then configured order.
+weighted load ``(in flight + 1) / weight`` where the weight falls with the key's recent failures,
+rises through the slow start and is scaled by the share of its rpm / tpm budget left, then least
+recently used, then configured order. A key whose budget is spent (:mod:`.key_budget`) is out
+like a rate-limited key, until its window frees room.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
+from adaptive_mind.core.key_budget import BudgetAsk, BudgetGrant, KeyBudgets, Limits
 from adaptive_mind.core.key_pool_types import (
     KeyEvent,
     KeyEventKind,
@@ -88,9 +91,20 @@ class _Key:
 class KeyPool:
     """One provider's keys and their health."""
 
-    def __init__(self, key_ids: tuple[str, ...], config: KeyPoolConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        key_ids: tuple[str, ...],
+        config: KeyPoolConfig,
+        clock: Clock,
+        limits: tuple[Limits, ...] = (),
+        *,
+        fleet: bool = False,
+    ) -> None:
+        """``limits``: each key's ``(rpm, tpm)`` in order; ``fleet``: budgets granted by the
+        fleet (:mod:`.key_budget`)."""
         if not key_ids:
             raise ValueError("key_ids: must not be empty")
+        self.budgets = KeyBudgets(dict(zip(key_ids, limits, strict=False)), fleet=fleet)
         self._cfg = config
         self._clock = clock
         self._keys = {k: _Key(k, i) for i, k in enumerate(key_ids)}
@@ -119,6 +133,7 @@ class KeyPool:
         """Share of traffic: falls with recent failures, ramps up through the slow start."""
         recent = _trim(key.server_failure_times, now - self._cfg.failure_window_s)
         weight = 1.0 / (1.0 + recent)
+        weight *= self.budgets.share(key.key_id, now)
         if self._cfg.slow_start_s > 0:
             ramp = (now - key.readmitted_at) / self._cfg.slow_start_s
             if ramp < 1.0:
@@ -131,9 +146,10 @@ class KeyPool:
     # -- leasing ----------------------------------------------------------------------------
 
     def lease(
-        self, exclude: frozenset[str] = frozenset(), prefer: str | None = None
+        self, exclude: frozenset[str] = frozenset(), prefer: str | None = None, tokens: int = 0
     ) -> Lease | NoKey:
-        """Lease the healthiest key not in ``exclude`` (``prefer`` wins when it is leasable).
+        """Lease the healthiest key not in ``exclude`` (``prefer`` wins when it is leasable)
+        that has budget for one request of ``tokens`` (an estimate).
 
         ``prefer`` lets a walk keep the key that just answered a MODEL error for the next model:
         that answer proved the key works.
@@ -143,6 +159,7 @@ class KeyPool:
         ejected: list[_Key] = []
         tried = False
         waits: list[float] = []
+        limited: list[float] = []  # when rate-limited or budget-spent keys free up
         disabled = probing = rate_limited = 0
         for key in self._keys.values():
             state = self._state(key, now)
@@ -150,9 +167,10 @@ class KeyPool:
                 disabled += 1
                 waits.append(key.disabled_until)
                 continue
-            if state is KeyState.RATE_LIMITED:
+            free_at = self.budgets.free_at(key.key_id, now, tokens) if self.budgets else None
+            if state is KeyState.RATE_LIMITED or free_at is not None:
                 rate_limited += 1
-                waits.append(key.rate_limited_until)
+                limited.append(free_at if free_at is not None else key.rate_limited_until)
                 continue
             if state is KeyState.PROBATION and key.in_flight > 0:
                 probing += 1
@@ -169,13 +187,11 @@ class KeyPool:
             best = self._best(pool, now, prefer)
             best.in_flight += 1
             best.last_used = now
-            return Lease(best.key_id, best.epoch, panic=not healthy)
+            ticket = self.budgets.charge(best.key_id, now, tokens)
+            return Lease(best.key_id, best.epoch, panic=not healthy, ticket=ticket)
         if tried:
             return NoKey(Unavailable.TRIED, now)
         if rate_limited:
-            limited = [
-                k.rate_limited_until for k in self._keys.values() if k.rate_limited_until > now
-            ]
             return NoKey(Unavailable.RATE_LIMITED, min(limited))
         if probing:
             return NoKey(Unavailable.PROBING, None)
@@ -208,11 +224,13 @@ class KeyPool:
         retry_after_s: float | None = None,
         *,
         rate_limited: bool = False,
+        tokens: int | None = None,
     ) -> Outcome:
         """Record the outcome of a leased attempt (``category`` None means success).
 
         ``rate_limited`` marks a TRANSIENT failure that was a rate limit (429, gRPC
         RESOURCE_EXHAUSTED, Anthropic ``rate_limit_error``): the key's business, not the server's.
+        ``tokens``: what a successful call used (its usage's total), for the key's tpm budget.
         """
         now = self._clock.now()
         self._seq += 1
@@ -220,7 +238,9 @@ class KeyPool:
         key.in_flight = max(0, key.in_flight - 1)
         independent = lease.epoch == key.epoch
         if category is None or category is ErrorCategory.CONTENT_POLICY:
+            self.budgets.settle(lease.ticket, tokens)
             return self._success(key, now)
+        self.budgets.settle(lease.ticket, 0)  # errors are not billed tokens
         if category in (ErrorCategory.MODEL, ErrorCategory.BAD_REQUEST):
             return Outcome(independent)
         key.failure_times.append(now)
@@ -320,6 +340,15 @@ class KeyPool:
         """Return a lease whose attempt was cancelled or never made: no verdict on the key."""
         key = self._keys[lease.key_id]
         key.in_flight = max(0, key.in_flight - 1)
+        self.budgets.forget(lease.ticket)
+
+    def budget_asks(self) -> list[BudgetAsk]:
+        """Fleet budget top-ups to ask for now (see :mod:`.key_budget`)."""
+        return self.budgets.asks(self._clock.now()) if self.budgets else []
+
+    def budget_granted(self, key_id: str, grant: BudgetGrant | None) -> None:
+        """The fleet's answer to a :meth:`budget_asks` ask (None: it could not be asked)."""
+        self.budgets.granted(key_id, self._clock.now(), grant)
 
     # -- what other replicas learned ----------------------------------------------------------
 
@@ -392,6 +421,7 @@ class KeyPool:
             for name in (*self._FLOATS, *self._INTS):
                 snap[name] = getattr(k, name)
             snap.update(probation=k.probation, proven=k.proven, failure_times=list(k.failure_times))
+            snap["budget"] = self.budgets.snapshot(k.key_id)
             out.append(snap)
         return out
 
@@ -413,6 +443,7 @@ class KeyPool:
             key.proven = bool(s.get("proven", True))
             key.failure_times = deque(float(t) for t in s.get("failure_times", ()))
             key.server_failure_times = deque(float(t) for t in s.get("server_failure_times", ()))
+            self.budgets.restore(key.key_id, s.get("budget"))
 
     def status(self) -> list[KeyStatus]:
         """Every key's public status, in configured order."""
@@ -420,11 +451,18 @@ class KeyPool:
         out = []
         for key in self._keys.values():
             state = self._state(key, now)
-            until = {
-                KeyState.DISABLED: key.disabled_until,
-                KeyState.RATE_LIMITED: key.rate_limited_until,
-                KeyState.EJECTED: key.ejected_until,
-            }.get(state)
+            free_at = self.budgets.free_at(key.key_id, now, 0) if self.budgets else None
+            if free_at is not None and state in (KeyState.AVAILABLE, KeyState.WARMING):
+                state = KeyState.THROTTLED
+            until = (
+                free_at
+                if state is KeyState.THROTTLED
+                else {
+                    KeyState.DISABLED: key.disabled_until,
+                    KeyState.RATE_LIMITED: key.rate_limited_until,
+                    KeyState.EJECTED: key.ejected_until,
+                }.get(state)
+            )
             out.append(
                 KeyStatus(key.key_id, state, until, self._recent_failures(key, now), key.in_flight)
             )

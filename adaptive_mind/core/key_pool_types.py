@@ -15,6 +15,7 @@ class KeyState(StrEnum):
     WARMING = "warming"  # back from ejection: leasable with a share that ramps up
     PROBATION = "probation"  # back from being disabled: one lease at a time until a success
     DISABLED = "disabled"  # failed fatally (bad key, no quota): out for disabled_s
+    THROTTLED = "throttled"  # its rpm / tpm budget is spent: out until its window frees room
 
 
 class KeyEventKind(StrEnum):
@@ -29,7 +30,7 @@ class KeyEventKind(StrEnum):
 class Unavailable(StrEnum):
     """Why no key could be leased."""
 
-    RATE_LIMITED = "rate_limited"  # every usable key is inside a rate-limit window
+    RATE_LIMITED = "rate_limited"  # every usable key is rate-limited or its budget is spent
     KEYS_DISABLED = "keys_disabled"  # every key is disabled
     PROBING = "probing"  # the only usable keys are on probation with their probe out
     TRIED = "tried"  # only keys this request already tried are leasable: back off, then retry
@@ -54,6 +55,8 @@ class Lease:
     """The key's epoch when leased; a failure reported for an older epoch is not news."""
     panic: bool = False
     """Leased in panic (the key is ejected, but no healthy key was left)."""
+    ticket: int = 0
+    """The lease's charge against the key's rpm / tpm budget (0: the key has none)."""
 
 
 @dataclass(frozen=True, slots=True)

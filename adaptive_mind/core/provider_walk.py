@@ -123,6 +123,11 @@ class ProviderWalks(Generic[C]):
         """The requests being walked (not cancelled)."""
         return [rid for rid, w in self._walks.items() if not w.cancelled]
 
+    def context(self, request_id: str) -> C | None:
+        """The context ``request_id``'s walk was started with (None: not walking)."""
+        walk = self._walks.get(request_id)
+        return None if walk is None else walk.context
+
     def model(self, request_id: str) -> str | None:
         walk = self._walks.get(request_id)
         return None if walk is None else walk.models[walk.model_i]

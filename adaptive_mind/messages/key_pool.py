@@ -18,6 +18,8 @@ class LeaseKey:
     reply_to: Address
     prefer: str | None = None
     """A key to lease if it is leasable (the one that just answered a MODEL error)."""
+    tokens: int = 0
+    """The request's token estimate, reserved against the key's tpm budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class ReportKeyOutcome:
     """A TRANSIENT failure that was a rate limit: the key's business, not the servers'."""
     notify: Address | None = None
     """Who keeps ``request_id``'s audit trail: told what this outcome did to the key."""
+    tokens: int | None = None
+    """A success: the call's total tokens as its usage said (None: not said), for tpm."""
 
 
 @dataclass(frozen=True, slots=True)

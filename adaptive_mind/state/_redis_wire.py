@@ -7,6 +7,8 @@ starts later or reconnects reads the fleet's state with one SCAN:
 - ``{ns}:key:<provider>:<key_id>:<event>`` — a key disabled / rate_limited / ejected until T;
 - ``{ns}:breaker:<provider>`` — a breaker OPEN until T;
 - ``{ns}:probe:<provider>`` — the half-open probe lock (``SET NX PX``);
+- ``{ns}:budget:<provider>:<key_id>:<minute>`` — a hash of the requests (``r``) and tokens
+  (``t``) granted for a key in one wall-clock minute (:data:`GRANT`), kept for two minutes;
 - channel ``{ns}:transitions`` — every transition, for the replicas already running.
 
 The value of a key and the message on the channel are the same JSON envelope: the record's wire
@@ -52,6 +54,22 @@ redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
 
+# Grant up to what is asked of a key's budget in this minute: min(asked, limit - granted).
+# ARGV: requests, tokens, rpm, tpm (0: no limit), ttl ms. Returns {requests, tokens} granted.
+GRANT = """
+local function take(field, want, limit)
+  if limit <= 0 or want <= 0 then return 0 end
+  local used = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  local got = math.max(0, math.min(want, limit - used))
+  if got > 0 then redis.call('HINCRBY', KEYS[1], field, got) end
+  return got
+end
+local r = take('r', tonumber(ARGV[1]), tonumber(ARGV[3]))
+local t = take('t', tonumber(ARGV[2]), tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {r, t}
+"""
+
 _OUT = (KeyEventKind.DISABLED, KeyEventKind.RATE_LIMITED, KeyEventKind.EJECTED)
 
 
@@ -70,6 +88,9 @@ class Names:
 
     def probe(self, provider: str) -> str:
         return f"{self.prefix}probe:{provider}"
+
+    def budget(self, provider: str, key_id: str, minute: int) -> str:
+        return f"{self.prefix}budget:{provider}:{key_id}:{minute}"
 
     @property
     def state_patterns(self) -> tuple[str, str]:

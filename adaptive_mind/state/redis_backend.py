@@ -12,6 +12,9 @@ queue (or schedule a task) and return. One background task owns the connection:
    an error; then emit ``state.disconnected``, wait (backoff doubling from ``reconnect_min_s``
    to ``reconnect_max_s``) and start again. Meanwhile every replica serves from its own state.
 
+Key budgets (``rpm`` / ``tpm``) are granted in blocks by :meth:`RedisBackend.request_budget`
+(one script call per block, in the background; see :mod:`adaptive_mind.core.key_budget`).
+
 Times are wall-clock on the wire and converted to the local clock at this edge. A message that
 this replica published comes back on the channel and is ignored (its ``origin``).
 """
@@ -36,8 +39,17 @@ from redis.exceptions import RedisError
 
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import StateConfig
+from adaptive_mind.core.key_budget import WINDOW_S, BudgetAsk, BudgetGrant
 from adaptive_mind.core.shared_state import SharedTransition
-from adaptive_mind.state._redis_wire import CLEAR, EXTEND, Names, decode, encode, is_out
+from adaptive_mind.state._redis_wire import (
+    CLEAR,
+    EXTEND,
+    GRANT,
+    Names,
+    decode,
+    encode,
+    is_out,
+)
 from adaptive_mind.state.backend import Subscriber
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
@@ -79,6 +91,7 @@ class RedisBackend:
         self._wake: asyncio.Event | None = None
         self._task: concurrent.futures.Future[None] | None = None
         self._client: aioredis.Redis | None = None
+        self._grant: Any = None  # the GRANT script, registered with the client
         self._closed = False
         self.connected = False
         self.dropped = 0
@@ -111,6 +124,39 @@ class RedisBackend:
             reply(await self.try_probe(provider, self._cfg.probe_ttl_s))
 
         self._call_on_loop(lambda: self._loop.create_task(ask()))
+
+    def request_budget(
+        self, provider: str, ask: BudgetAsk, reply: Callable[[BudgetGrant | None], None]
+    ) -> None:
+        if not self.connected:
+            reply(None)  # the fleet cannot be asked: the key's own limit, locally
+            return
+
+        async def ask_fleet() -> None:
+            reply(await self.grant(provider, ask))
+
+        self._call_on_loop(lambda: self._loop.create_task(ask_fleet()))
+
+    async def grant(self, provider: str, ask: BudgetAsk) -> BudgetGrant | None:
+        """Take up to ``ask`` of the key's budget in the current wall-clock minute (None: Redis
+        did not answer within ``op_timeout_s``)."""
+        client = self._client
+        if client is None or not self.connected:
+            return None
+        if self._grant is None:
+            self._grant = client.register_script(GRANT)
+        wall = self._wall()
+        minute = int(wall // WINDOW_S)
+        args = [ask.requests, ask.tokens, ask.rpm or 0, ask.tpm or 0, int(2 * WINDOW_S * 1000)]
+        name = self._names.budget(provider, ask.key_id, minute)
+        try:
+            got = await asyncio.wait_for(
+                self._grant(keys=[name], args=args), self._cfg.op_timeout_s
+            )
+        except _ERRORS:
+            return None
+        ends_at = self._clock.now() + (minute + 1) * WINDOW_S - wall
+        return BudgetGrant(int(got[0]), int(got[1]), ends_at)
 
     def _remember(self, t: SharedTransition) -> None:
         stored = self._names.stored(t)

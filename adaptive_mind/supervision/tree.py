@@ -184,7 +184,15 @@ class ActorTree:
 
         def start_pool(snap: Any, w: Wiring) -> pykka.ActorRef[Any]:
             return KeyPoolActor.start(
-                name, key_ids, kcfg, clock, bus, restore=snap, wiring=w, state=self.state
+                name,
+                key_ids,
+                kcfg,
+                clock,
+                bus,
+                restore=snap,
+                wiring=w,
+                state=self.state,
+                limits=pcfg.key_limits(),
             )
 
         breaker_spec, pool_spec, provider_spec = ChildSpec.of_provider(name)

@@ -1,6 +1,7 @@
 """Stateful property test: the key pool never leases a rate-limited or disabled key (panic
 included), never violates a Retry-After, never ejects more than half of the keys, never gives a
-key on probation two leases, and keeps exact in-flight counts — whatever happens."""
+key on probation two leases, and keeps exact in-flight counts — whatever happens. Key k1 has
+budgets (rpm 2, tpm 1000): it is leased exactly when a reference sliding window says it fits."""
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from adaptive_mind.core.key_pool import KeyPool, KeyState, Lease, NoKey
 
 KEYS = ("k1", "k2", "k3")
 OUTCOMES = [None, *list(ErrorCategory)]
+RPM, TPM = 2, 1000
 
 
 class KeyPoolMachine(RuleBasedStateMachine):
@@ -27,7 +29,9 @@ class KeyPoolMachine(RuleBasedStateMachine):
             outlier_consecutive_failures=2,
             ejection_s=3,
         )
-        self.pool = KeyPool(KEYS, cfg, self.clock)
+        self.pool = KeyPool(KEYS, cfg, self.clock, ((RPM, TPM),))
+        self.charges: dict[int, list[float]] = {}
+        """The reference budget of k1: ticket -> [leased at, tokens charged]."""
         self.leases: list[Lease] = []
         self.window_end = dict.fromkeys(KEYS, 0.0)
         """The reference model: the latest Retry-After window each key gave."""
@@ -39,14 +43,25 @@ class KeyPoolMachine(RuleBasedStateMachine):
     def advance(self, seconds):
         self.clock.advance(seconds)
 
+    def k1_fits(self, tokens):
+        """The reference sliding window: k1 has room for one request of ``tokens``."""
+        recent = [c for c in self.charges.values() if c[0] > self.clock.now() - 60]
+        used = sum(c[1] for c in recent)
+        return len(recent) < RPM and (used == 0 or used + tokens <= TPM)
+
     @rule(
         exclude=st.frozensets(st.sampled_from(KEYS), max_size=3),
         prefer=st.none() | st.sampled_from(KEYS),
+        tokens=st.sampled_from([0, 100, 400, 2000]),
     )
-    def lease(self, exclude, prefer):
+    def lease(self, exclude, prefer, tokens):
         before = self.states()
         busy = {lease.key_id for lease in self.leases}
-        got = self.pool.lease(exclude, prefer)
+        fits = self.k1_fits(tokens)
+        got = self.pool.lease(exclude, prefer, tokens)
+        if isinstance(got, Lease) and got.key_id == "k1":
+            assert fits, "k1 leased beyond its budget"
+            self.charges[got.ticket] = [self.clock.now(), tokens]
         if isinstance(got, Lease):
             assert got.key_id not in exclude
             assert before[got.key_id] not in (KeyState.RATE_LIMITED, KeyState.DISABLED)
@@ -68,7 +83,7 @@ class KeyPoolMachine(RuleBasedStateMachine):
         else:
             assert isinstance(got, NoKey)
             for k in KEYS:
-                if k in exclude:
+                if k in exclude or (k == "k1" and not fits):
                     continue
                 assert before[k] in (KeyState.RATE_LIMITED, KeyState.DISABLED) or (
                     before[k] is KeyState.PROBATION and k in busy
@@ -84,6 +99,8 @@ class KeyPoolMachine(RuleBasedStateMachine):
     def report(self, data, outcome, retry_after, rate_limited):
         lease = self.leases.pop(data.draw(st.integers(0, len(self.leases) - 1)))
         self.pool.report(lease, outcome, retry_after, rate_limited=rate_limited)
+        if lease.ticket in self.charges and outcome not in (None, ErrorCategory.CONTENT_POLICY):
+            self.charges[lease.ticket][1] = 0  # a failure is billed no tokens
         state = self.states()[lease.key_id]
         if outcome is ErrorCategory.KEY_FATAL:
             assert state is KeyState.DISABLED
