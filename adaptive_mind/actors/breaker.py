@@ -62,6 +62,8 @@ class CircuitBreakerActor(LoopBaseActor):
         self._cfg = config
         self._events = events
         self._state = state
+        self._fleet_probes = 0
+        """Probes running under the fleet-wide lock this replica took (released when over)."""
         self._clock = clock
         self.core = Breaker(config, clock, start_open_for=start_open_for)
         self.budget = RetryBudget(retry or RetryConfig(), clock)
@@ -117,8 +119,11 @@ class CircuitBreakerActor(LoopBaseActor):
 
     def _probe_decided(self, m: _ProbeDecided) -> None:
         if m.granted and m.permit.generation == self.core.generation:
+            self._fleet_probes += 1
             self._answer(m.request, m.permit)
             return
+        if m.granted:  # the circuit moved on meanwhile: the lock it took is not needed
+            self._probe_over(m.permit)
         # Another replica probes (or the circuit moved on meanwhile): give the slot back.
         self._publish(self.core.release(m.permit))
         self._answer(m.request, None)
@@ -142,7 +147,16 @@ class CircuitBreakerActor(LoopBaseActor):
     def _release(self, msg: ReleasePermit) -> None:
         if msg.retry:
             self.budget.refund()
+        self._probe_over(msg.permit)
         self._publish(self.core.release(msg.permit))
+
+    def _probe_over(self, permit: Permit) -> None:
+        """A probe this replica held the fleet's lock for has ended (an outcome, or given back
+        unused): free the lock at once, so that the next probe (here or in another replica,
+        after its own reset timeout) need not wait for the lock's TTL."""
+        if permit.probe and self._state is not None and self._fleet_probes > 0:
+            self._fleet_probes -= 1
+            self._state.release_probe(self._provider)
 
     def _record(self, msg: RecordOutcome) -> None:
         verdict = verdict_for(
@@ -151,4 +165,5 @@ class CircuitBreakerActor(LoopBaseActor):
             count_unknown=self._cfg.count_unknown,
             rate_limited=msg.rate_limited,
         )
+        self._probe_over(msg.permit)
         self._publish(self.core.record(msg.permit, verdict), msg)

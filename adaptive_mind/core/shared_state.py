@@ -139,3 +139,9 @@ class StatePort(Protocol):
         once, on the I/O loop, within the configured bound (True when the fleet cannot be
         asked: the local decision stands)."""
         ...
+
+    def release_probe(self, provider: str) -> None:
+        """The probe this replica ran for ``provider`` is over: free the fleet-wide lock (only
+        if this replica still holds it) so that the next probe need not wait for its TTL. Fire
+        and forget."""
+        ...

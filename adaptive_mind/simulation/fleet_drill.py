@@ -78,15 +78,6 @@ def format_fleet(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def probe_ttl(scenario: Scenario) -> float:
-    """How long a replica holds a provider's fleet-wide probe lock: as long as a probe may take
-    (the longest attempt timeout of the scenario). The lock is not released when the probe ends,
-    so the default (10 s) would keep every replica from probing again for 10 s after a failed
-    probe, far longer than the scenarios' reset timeouts."""
-    timeouts = [float(cfg.get("timeout_s", 10.0)) for cfg in scenario.providers.values()]
-    return max(timeouts, default=10.0)
-
-
 class _Collector:
     """Folds the replicas' streamed lines into one phase (on their reader threads)."""
 
@@ -125,7 +116,6 @@ async def run_fleet_phase(
         "backend": "redis",
         "url": redis_url,
         "namespace": f"drill-{uuid.uuid4().hex[:12]}",
-        "probe_ttl_s": probe_ttl(scenario),
     }
     ledgers = [
         ":memory:" if ledger_dir is None else str(ledger_dir / f"ledger-{i}.sqlite")

@@ -30,6 +30,12 @@ from adaptive_mind.core.shared_state import (
 )
 
 # Set (and announce) only when it lengthens what is stored: a window is never shortened.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+"""Delete the probe lock only if this replica (ARGV[1]) holds it."""
+
 EXTEND = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl >= tonumber(ARGV[2]) then return 0 end

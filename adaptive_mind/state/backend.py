@@ -58,6 +58,9 @@ class MemoryBackend:
     def request_probe(self, provider: str, reply: Callable[[bool], None]) -> None:
         reply(True)
 
+    def release_probe(self, provider: str) -> None:
+        return None
+
     def subscribe(self, callback: Subscriber) -> None:
         return None
 

@@ -45,6 +45,7 @@ from adaptive_mind.state._redis_wire import (
     CLEAR,
     EXTEND,
     GRANT,
+    RELEASE,
     Names,
     decode,
     encode,
@@ -124,6 +125,22 @@ class RedisBackend:
             reply(await self.try_probe(provider, self._cfg.probe_ttl_s))
 
         self._call_on_loop(lambda: self._loop.create_task(ask()))
+
+    def release_probe(self, provider: str) -> None:
+        if not self.connected:
+            return  # the lock expires with its TTL
+
+        async def release() -> None:
+            client = self._client
+            if client is None:
+                return
+            with contextlib.suppress(*_ERRORS):
+                await asyncio.wait_for(
+                    client.eval(RELEASE, 1, self._names.probe(provider), self.replica_id),
+                    self._cfg.op_timeout_s,
+                )
+
+        self._call_on_loop(lambda: self._loop.create_task(release()))
 
     def request_budget(
         self, provider: str, ask: BudgetAsk, reply: Callable[[BudgetGrant | None], None]

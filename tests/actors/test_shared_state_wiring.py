@@ -32,12 +32,16 @@ class Port:
     def __init__(self) -> None:
         self.published: list = []
         self.pending: queue.Queue = queue.Queue()
+        self.released: list[str] = []
 
     def publish(self, t) -> None:
         self.published.append(t)
 
     def request_probe(self, provider, reply) -> None:
         self.pending.put(reply)
+
+    def release_probe(self, provider) -> None:
+        self.released.append(provider)
 
 
 class Inbox:
@@ -71,6 +75,10 @@ def test_breaker_publishes_and_probes_only_with_the_fleets_consent():
         port.pending.get(timeout=5)(True)
         probe = inbox.get()
         assert isinstance(probe, PermitGranted) and probe.permit.probe
+        assert port.released == []
+        ref.tell(RecordOutcome(probe.permit, "TRANSIENT", True))  # the probe failed
+        ref.ask(GetBreakerState())
+        assert port.released == ["p"]  # the fleet may probe again after its reset timeout
     finally:
         ref.stop()
 

@@ -121,6 +121,23 @@ def test_exactly_one_of_many_contenders_gets_the_probe_lock(backends, redis_url,
     assert again.count(True) == 0  # held until its TTL ends
 
 
+def test_a_released_probe_lock_is_free_at_once_and_only_its_holder_frees_it(
+    backends, redis_url, io
+):
+    (a, a_events, _), (b, b_events, _) = backends(redis_url), backends(redis_url)
+    a_events.wait(topics.STATE_CONNECTED)
+    b_events.wait(topics.STATE_CONNECTED)
+
+    def take(backend) -> bool:
+        return asyncio.run_coroutine_threadsafe(backend.try_probe("p", 30.0), io.loop).result(5)
+
+    assert take(a) and not take(b)
+    b.release_probe("p")  # not the holder: nothing happens
+    a.release_probe("p")
+    wait_until(lambda: take(b), 5, "the lock is free once its holder released it")
+    assert not take(a)
+
+
 def test_redis_killed_then_back_publish_never_blocks_and_state_reconciles(
     backends, private_redis, io
 ):
