@@ -111,7 +111,8 @@ async def _attempt(
             by_deadline = left < wait
             wait = max(0.0, min(wait, left))
             try:
-                chunk = await asyncio.wait_for(anext(chunks), wait)
+                async with asyncio.timeout(wait):  # not wait_for: no task per chunk (3.11)
+                    chunk = await anext(chunks)
             except StopAsyncIteration:
                 break
             except TimeoutError:

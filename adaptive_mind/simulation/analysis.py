@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adaptive_mind.simulation.drill import DrillResult, PhaseResult
+from adaptive_mind.simulation.drill_stream import STREAM_OUTCOMES, streamed
+from adaptive_mind.simulation.stream_faults import STREAM_FAULTS
 from adaptive_mind.telemetry import topics
 
 RETRY_AFTER_SLACK_S = 0.1
@@ -109,6 +111,7 @@ def checks(result: DrillResult) -> list[Check]:
     if exp.mitigated:
         n = sum(r.mitigated for r in rt.records)
         out.append(Check("refusals mitigated", n > 0, f"{n} requests answered after a rewrite"))
+    out += stream_checks(result)
     restarted = Counter(
         e.payload.get("actor") for e in rt.events if e.event_type == topics.ACTOR_RESTARTED
     )
@@ -119,6 +122,65 @@ def checks(result: DrillResult) -> list[Check]:
                 f"{name} crashed and came back",
                 restarted[name] > 0 and back,
                 f"restarted {restarted[name]}x; now {rt.actors_at_end.get(name)}",
+            )
+        )
+    return out
+
+
+def stream_summary(p: PhaseResult) -> dict[str, Any] | None:
+    """Streamed requests by how they ended; for the runtime also how many were carried on
+    across a break (``resumed`` / ``restarted``, from the final event's ``stream`` payload)."""
+    reads = [r.stream for r in p.records if r.stream is not None]
+    if not reads:
+        return None
+    out: dict[str, Any] = {"sent": len(reads)}
+    out.update({k: sum(r.outcome == k for r in reads) for k in STREAM_OUTCOMES})
+    breaks = {
+        e.request_id: int(e.payload.get("stream", {}).get("interruptions") or 0)
+        for e in p.events
+        if e.event_type in (topics.REQUEST_SUCCEEDED, topics.REQUEST_FAILED)
+        and isinstance(e.payload.get("stream"), dict)
+    }
+    if breaks:
+        done = [r for r in reads if r.outcome == "completed"]
+        out["restarted"] = sum(r.restarted for r in done)
+        out["resumed"] = sum(not r.restarted and breaks.get(r.request_id, 0) > 0 for r in done)
+        out["ended_events"] = sum(r.request_id in breaks for r in reads)
+    out["server"] = dict(p.server_streams)
+    return out
+
+
+def stream_checks(result: DrillResult) -> list[Check]:
+    """A scenario that streams: no truncated answer is a success, every stream is accounted
+    for, and (with stream faults and a carrying policy) broken streams were carried on."""
+    sc, rt = result.scenario, result.runtime
+    s = stream_summary(rt)
+    if s is None:
+        return []
+    expected = sum(streamed(result.seed, i, sc.stream) for i in range(sc.requests))
+    ended = sum(s[k] for k in STREAM_OUTCOMES)
+    out = [
+        Check(
+            "no truncated answer counted as a success",
+            s["truncated"] == 0,
+            f"{s['truncated']} of {s['sent']} streams",
+        ),
+        Check(
+            "every stream accounted for",
+            s["sent"] == expected == ended and s.get("ended_events") == s["sent"],
+            f"{s['sent']} sent (expected {expected}), {ended} with one outcome, "
+            f"{s.get('ended_events')} with their final event",
+        ),
+    ]
+    faults = any(w.fault in STREAM_FAULTS for w in sc.timeline)
+    if faults and sc.stream_policy != "error":
+        carried = s.get("resumed", 0) + s.get("restarted", 0)
+        out.append(
+            Check(
+                f"broken streams carried on ({sc.stream_policy})",
+                carried > 0 and s["interrupted"] == 0,
+                f"{s.get('resumed', 0)} resumed, {s.get('restarted', 0)} restarted, "
+                f"{s['interrupted']} interrupted",
             )
         )
     return out
@@ -148,6 +210,7 @@ def phase_summary(p: PhaseResult) -> dict[str, Any]:
         "served_by": dict(Counter(r.provider for r in p.records if r.ok)),
         "errors": dict(Counter(r.error for r in p.records if not r.ok)),
         "mitigated": sum(r.mitigated for r in p.records),
+        "streams": stream_summary(p),
     }
 
 
@@ -203,6 +266,19 @@ def format_summary(s: dict[str, Any]) -> str:
         "resilience: " + ", ".join(f"{k} {v}" for k, v in s["resilience"].items() if v),
         "",
     ]
+    for name in ("runtime", "baseline"):
+        st = s[name]["streams"]
+        if st:
+            counts = ", ".join(
+                f"{k} {st[k]}"
+                for k in ("sent", *STREAM_OUTCOMES, "resumed", "restarted")
+                if k in st
+            )
+            lines.append(
+                f"streams ({'Adaptive Mind' if name == 'runtime' else 'plain SDK'}): {counts}"
+            )
+    if any(s[n]["streams"] for n in ("runtime", "baseline")):
+        lines.append("")
     for c in s["checks"]:
         lines.append(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['name']}: {c['detail']}")
     return "\n".join(lines)

@@ -18,6 +18,12 @@ from typing import Any
 import openai
 
 import adaptive_mind as am
+from adaptive_mind.simulation.drill_stream import (
+    StreamRead,
+    baseline_stream,
+    runtime_stream,
+    streamed,
+)
 from adaptive_mind.simulation.scenario import FaultWindow, Scenario
 from adaptive_mind.simulation.server import ChaosServer, Hit, Rule
 
@@ -35,6 +41,12 @@ class RequestRecord:
     mitigated: bool = False
     provider: str | None = None
     error: str | None = None
+    stream: StreamRead | None = None
+    """How a streamed request ended (None: an ``acomplete`` request)."""
+
+    @classmethod
+    def of_stream(cls, read: StreamRead) -> RequestRecord:
+        return cls(0, 0, read.ok, provider=read.provider, error=read.error, stream=read)
 
     @property
     def latency_ms(self) -> float:
@@ -63,6 +75,9 @@ class PhaseResult:
     events: list[am.Event] = field(default_factory=list)
     actors_at_end: dict[str, str] = field(default_factory=dict)
     key_states_at_end: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    server_streams: dict[str, int] = field(default_factory=dict)
+    """The chaos server's streams by how they ended (``completed``, ``cut``, ``stalled``,
+    ``client_closed``, ``open``)."""
 
     @property
     def availability(self) -> float:
@@ -143,6 +158,7 @@ class _Timeline:
                     retry_after_s=w.retry_after_s,
                     latency_ms=w.latency_ms,
                     probability=w.probability,
+                    after_chunks=w.after_chunks,
                 )
             elif i in self._rules:
                 self._server.remove_rule(self._rules.pop(i))
@@ -206,20 +222,29 @@ def runtime_config(scenario: Scenario, server: ChaosServer, ledger_path: str) ->
     config: dict[str, Any] = {
         "providers": providers,
         "ledger": {"path": ledger_path},
-        "request": {"deadline_s": scenario.deadline_s},
+        "request": {"deadline_s": scenario.deadline_s, "stream_policy": scenario.stream_policy},
         "supervision": {"max_restarts": 10, "within_s": 10},
     }
     if scenario.priority:
         config["priority"] = scenario.priority
     if scenario.mitigation:
         config["mitigation"] = scenario.mitigation
+    if scenario.streaming:
+        config["streaming"] = scenario.streaming
     return config
 
 
-def runtime_call(system: am.ActorSystem, seed: int) -> Callable[[int], Any]:
-    """Send request ``i`` of the schedule through ``system`` and record how it ended."""
+def runtime_call(
+    system: am.ActorSystem, seed: int, stream_share: float = 0.0, full_text: str = ""
+) -> Callable[[int], Any]:
+    """Send request ``i`` of the schedule through ``system`` and record how it ended (a share
+    ``stream_share`` of them as streams, judged against the server's ``full_text``)."""
 
     async def call(i: int) -> RequestRecord:
+        if streamed(seed, i, stream_share):
+            return RequestRecord.of_stream(
+                await runtime_stream(system, _prompt(seed, i), full_text)
+            )
         try:
             reply = await system.acomplete(_prompt(seed, i))
         except am.AdaptiveMindError as exc:
@@ -259,7 +284,8 @@ async def run_runtime_phase(
     system = am.ActorSystem.start(runtime_config(scenario, server, ledger_path))
     system.subscribe(phase.events.append)
     names = list(scenario.providers)
-    call, sample = runtime_call(system, seed), runtime_sampler(system, names)
+    call = runtime_call(system, seed, scenario.stream, server.text)
+    sample = runtime_sampler(system, names)
 
     server.reset_counts()
     server.reseed(seed)
@@ -278,7 +304,15 @@ async def run_runtime_phase(
         system.flush()
         await asyncio.get_running_loop().run_in_executor(None, system.stop)
     phase.hits = [(h.t - t0, h) for h in server.hits()]
+    phase.server_streams = _stream_ends(server)
     return phase
+
+
+def _stream_ends(server: ChaosServer) -> dict[str, int]:
+    ends: dict[str, int] = {}
+    for r in server.streams.records():
+        ends[r.outcome] = ends.get(r.outcome, 0) + 1
+    return ends
 
 
 async def run_baseline_phase(
@@ -303,6 +337,16 @@ async def run_baseline_phase(
     model = cfg["models"][0]
 
     async def call(i: int) -> RequestRecord:
+        if streamed(seed, i, scenario.stream):
+            read = await baseline_stream(
+                client,
+                model,
+                _prompt(seed, i),
+                server.text,
+                scenario.deadline_s,
+                scenario.baseline_provider,
+            )
+            return RequestRecord.of_stream(read)
         try:
             resp = await asyncio.wait_for(
                 client.chat.completions.create(model=model, messages=_prompt(seed, i)),  # type: ignore[arg-type]
@@ -329,6 +373,7 @@ async def run_baseline_phase(
         timeline.clear()
         await client.close()
     phase.hits = [(h.t - t0, h) for h in server.hits()]
+    phase.server_streams = _stream_ends(server)
     return phase
 
 

@@ -18,11 +18,12 @@ def free_port() -> int:
 
 @contextmanager
 def chaos_server_process(
-    latency_ms: float, *faults: str, rules: tuple[str, ...] = ()
+    latency_ms: float, *faults: str, rules: tuple[str, ...] = (), text: str | None = None
 ) -> Iterator[str]:
     """Yield the server's base URL (``http://127.0.0.1:PORT``).
 
-    ``faults`` are ``PROVIDER:FAULT[:TIMES]``; ``rules`` are ``key=value,...`` rule specs.
+    ``faults`` are ``PROVIDER:FAULT[:TIMES]``; ``rules`` are ``key=value,...`` rule specs;
+    ``text`` replaces the answer's text (a stream sends it one word a chunk).
     """
     port = free_port()
     args = [
@@ -38,6 +39,8 @@ def chaos_server_process(
         args += ["--fault", f]
     for r in rules:
         args += ["--rule", r]
+    if text is not None:
+        args += ["--text", text]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20

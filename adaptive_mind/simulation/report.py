@@ -257,6 +257,22 @@ def _html(result: DrillResult, summary: dict[str, Any], charts: dict[str, Path])
         ("calls wasted on failing keys / providers", rt["wasted_calls"], bl["wasted_calls"]),
         ("requests answered after a rewrite", rt["mitigated"], bl["mitigated"]),
     ]
+    if rt.get("streams") or bl.get("streams"):
+        rows += [
+            (
+                f"streams {name}",
+                (rt.get("streams") or {}).get(name, "-"),
+                (bl.get("streams") or {}).get(name, "-"),
+            )
+            for name in ("sent", "completed", "resumed", "restarted", "interrupted", "failed")
+        ]
+        rows.append(
+            (
+                "streams truncated, counted as answered",
+                (rt.get("streams") or {}).get("truncated", "-"),
+                (bl.get("streams") or {}).get("truncated", "-"),
+            )
+        )
     table = "".join(
         f"<tr><td>{e(str(a))}</td><td>{e(str(b))}</td><td>{e(str(c))}</td></tr>" for a, b, c in rows
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from adaptive_mind.config._safety import load_yaml
 from adaptive_mind.errors import ConfigError
 from adaptive_mind.simulation import wire
+from adaptive_mind.simulation.stream_faults import STREAM_FAULTS
 
 SHIPPED = Path(__file__).parent / "scenarios"
 
@@ -38,6 +39,9 @@ class FaultWindow(BaseModel):
     """Serve the fault to this share of the matching calls, each drawn independently (seeded by
     the drill's seed). None: every matching call. Windows are matched in timeline order and the
     first that fires wins, so a call a probabilistic window lets through can meet a later one."""
+    after_chunks: int | None = Field(None, ge=0)
+    """A stream fault (``stream_cut``, ``stream_stall`` …) acts after this many content events
+    (the server's default: 2). Stream faults only meet the scenario's streamed requests."""
     crash: str | None = None
     """An actor to crash at ``at`` (e.g. ``provider:openai``)."""
     label: str | None = None
@@ -46,8 +50,16 @@ class FaultWindow(BaseModel):
     def _one_kind(self) -> FaultWindow:
         if self.crash is None and self.fault is None and self.latency_ms is None:
             raise ValueError("needs fault, latency_ms or crash")
-        if self.fault is not None and self.fault != "ok" and self.fault not in wire.FAULTS:
-            raise ValueError(f"fault: must be ok or one of {', '.join(wire.FAULTS)}")
+        if (
+            self.fault is not None
+            and self.fault != "ok"
+            and self.fault not in wire.FAULTS
+            and self.fault not in STREAM_FAULTS
+        ):
+            names = ", ".join([*wire.FAULTS, *STREAM_FAULTS])
+            raise ValueError(f"fault: must be ok or one of {names}")
+        if self.after_chunks is not None and self.fault not in STREAM_FAULTS:
+            raise ValueError(f"after_chunks: only for a stream fault ({', '.join(STREAM_FAULTS)})")
         if self.until is not None and self.until <= self.at:
             raise ValueError("until: must be > at")
         if self.probability is not None and self.crash is not None:
@@ -108,7 +120,20 @@ class Scenario(BaseModel):
     baseline_timeout_s: float | None = Field(None, gt=0)
     """The baseline client's per-attempt timeout. None: the SDK's default (600 s, so a hung call
     fails at ``deadline_s``); set it to the provider's ``timeout_s`` to let the SDK retry hangs."""
+    stream: float = Field(0.0, ge=0, le=1)
+    """The share of requests sent as streams (``astream``; the baseline ``create(stream=True)``),
+    the same requests in both phases (drawn from the seed). 0: every request is ``acomplete``."""
+    stream_policy: Literal["resume", "restart", "error"] = "resume"
+    """The runtime's ``request.stream_policy``: what a stream broken mid-answer becomes."""
+    streaming: dict[str, Any] | None = None
+    """The runtime's ``streaming`` config (``first_token_timeout_s``, ``stall_timeout_s`` …)."""
     expect: Expectations = Field(default_factory=Expectations)
+
+    @model_validator(mode="after")
+    def _streams_meet_stream_faults(self) -> Scenario:
+        if self.stream == 0 and any(w.fault in STREAM_FAULTS for w in self.timeline):
+            raise ValueError("stream: must be > 0 when the timeline has stream faults")
+        return self
 
 
 def shipped() -> list[str]:

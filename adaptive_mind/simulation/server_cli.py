@@ -37,8 +37,14 @@ def run(argv: list[str] | None = None) -> None:
         "places a stream fault); repeatable",
     )
     ap.add_argument("--seed", type=int, default=1, help="seed for probabilistic rules")
+    ap.add_argument(
+        "--text",
+        help="the answer's text (default: ChaosServer.text); a stream sends it one word a chunk",
+    )
     args = ap.parse_args(argv)
     server = ChaosServer(args.host, args.port, args.latency_ms, args.seed)
+    if args.text is not None:
+        server.text = args.text
     for spec in args.rule:
         try:
             kv = dict(part.split("=", 1) for part in spec.split(","))
