@@ -165,6 +165,22 @@ class StreamChannel:
             self._writable.set()
         return item
 
+    async def get_all(self) -> list[StreamChunk | _End]:
+        """Every chunk waiting (at least one; the last may be :data:`END`): one wake-up, and for
+        a caller on another thread one crossing, for as many chunks as have arrived."""
+        self.bind(asyncio.get_running_loop())
+        assert self._readable is not None and self._writable is not None
+        while not self._items:
+            self._readable.clear()
+            await self._readable.wait()
+        items: list[StreamChunk | _End] = []
+        while self._items and not isinstance(self._items[0], _End):
+            items.append(self._items.popleft())
+        if self._items:  # END stays, for every later read
+            items.append(END)
+        self._writable.set()
+        return items
+
     def close(self) -> None:
         """The caller stops reading (on the I/O loop): a waiting attempt is released."""
         self.closed = True

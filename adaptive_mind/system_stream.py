@@ -25,6 +25,7 @@ Leaving early — ``break``, ``aclose()`` / ``close()``, leaving the ``with`` bl
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -50,6 +51,8 @@ class _Stream:
         self._loop = loop
         self._abandon = abandon
         self._done = False
+        self._ready: collections.deque[object] = collections.deque()
+        """Chunks fetched in one go and not yet handed out."""
         self.completion: Completion | None = None
         """The whole answer, once the last chunk has been read (None before)."""
 
@@ -99,10 +102,14 @@ class ChatStream(_Stream):
             raise
 
     async def _get(self) -> object:
-        if asyncio.get_running_loop() is self._loop:  # astart: the caller's own loop
-            return await self._channel.get()
-        fut = asyncio.run_coroutine_threadsafe(self._channel.get(), self._loop)
-        return await asyncio.wrap_future(fut)
+        if not self._ready:  # every chunk that has arrived, in one wake-up / one crossing
+            if asyncio.get_running_loop() is self._loop:  # astart: the caller's own loop
+                batch = await self._channel.get_all()
+            else:
+                fut = asyncio.run_coroutine_threadsafe(self._channel.get_all(), self._loop)
+                batch = await asyncio.wrap_future(fut)
+            self._ready.extend(batch)
+        return self._ready.popleft()
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._chunks()
@@ -140,13 +147,15 @@ class SyncChatStream(_Stream):
     def __next__(self) -> StreamChunk:
         if self._done and self.completion is not None:
             raise StopIteration
-        fut = asyncio.run_coroutine_threadsafe(self._channel.get(), self._loop)
-        try:
-            item = fut.result()
-        except (KeyboardInterrupt, concurrent.futures.CancelledError):
-            fut.cancel()
-            self._close()
-            raise
+        if not self._ready:
+            fut = asyncio.run_coroutine_threadsafe(self._channel.get_all(), self._loop)
+            try:
+                self._ready.extend(fut.result())
+            except (KeyboardInterrupt, concurrent.futures.CancelledError):
+                fut.cancel()
+                self._close()
+                raise
+        item = self._ready.popleft()
         try:
             return self._item(item)
         except _Ended:

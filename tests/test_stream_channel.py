@@ -115,3 +115,20 @@ def test_a_short_coincidence_is_not_an_overlap():
     join = Overlap("I said a", prefill=False, stripped_space=False)
     out = join.feed(chunk("a new thing", finish="stop"))
     assert "".join(c.text for c in out) == "a new thing"
+
+
+def test_a_reader_takes_every_waiting_chunk_at_once_and_the_end_stays():
+    async def main():
+        channel = StreamChannel("resume", buffer=8, clock=FakeClock())
+        channel.begin_attempt()
+        for text in "abc":
+            await channel.put(chunk(text))
+        first = await channel.get_all()
+        channel.finish(SystemStoppedError("done"))
+        second = await channel.get_all()
+        third = await channel.get_all()
+        return first, second, third
+
+    first, second, third = asyncio.run(main())
+    assert [c.text for c in first] == ["a", "b", "c"]
+    assert second == [END] and third == [END]
