@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -45,7 +45,7 @@ from adaptive_mind.supervision.chaos import Chaos
 from adaptive_mind.supervision.rewriter import PromptRewriter
 from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.system_inspect import Inspection
-from adaptive_mind.system_lifecycle import Lifecycle
+from adaptive_mind.system_lifecycle import AsyncStart, Lifecycle
 from adaptive_mind.system_state import Admitted
 from adaptive_mind.system_streaming import Streaming
 from adaptive_mind.telemetry import metrics as metrics_mod
@@ -68,33 +68,6 @@ def _params(*values: object) -> dict[str, Any] | None:
         return None
     names = (*PARAM_NAMES, "extra")
     return {n: v for n, v in zip(names, values, strict=True) if v is not None}
-
-
-class AsyncStart:
-    """What :meth:`ActorSystem.astart` returns: ``async with`` it, or ``await`` it."""
-
-    def __init__(self, boot: Callable[[asyncio.AbstractEventLoop], ActorSystem]) -> None:
-        self._boot = boot
-        self._system: ActorSystem | None = None
-
-    def __await__(self) -> Generator[Any, None, ActorSystem]:
-        return self._start().__await__()
-
-    async def _start(self) -> ActorSystem:
-        self._system = self._boot(asyncio.get_running_loop())
-        return self._system
-
-    async def __aenter__(self) -> ActorSystem:
-        return await self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._system is not None:
-            await self._system.astop()
 
 
 class ActorSystem(Lifecycle, Inspection, Streaming):

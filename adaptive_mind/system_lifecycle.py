@@ -3,10 +3,13 @@ facade)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from typing import Any, cast
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 import pykka
 
@@ -46,6 +49,9 @@ from adaptive_mind.telemetry.sinks import (
     Sink,
     SqliteEventSink,
 )
+
+if TYPE_CHECKING:
+    from adaptive_mind.system import ActorSystem
 
 logger = logging.getLogger("adaptive_mind")
 
@@ -267,3 +273,30 @@ class Lifecycle(SystemState):
         logger.error("ledger: stopping with %s entries the store would not accept", pending)
 
     # -- requests -------------------------------------------------------------------------
+
+
+class AsyncStart:
+    """What :meth:`ActorSystem.astart` returns: ``async with`` it, or ``await`` it."""
+
+    def __init__(self, boot: Callable[[asyncio.AbstractEventLoop], ActorSystem]) -> None:
+        self._boot = boot
+        self._system: ActorSystem | None = None
+
+    def __await__(self) -> Generator[Any, None, ActorSystem]:
+        return self._start().__await__()
+
+    async def _start(self) -> ActorSystem:
+        self._system = self._boot(asyncio.get_running_loop())
+        return self._system
+
+    async def __aenter__(self) -> ActorSystem:
+        return await self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._system is not None:
+            await self._system.astop()

@@ -54,6 +54,7 @@ from adaptive_mind.simulation.stream_faults import (
     STREAM_FAULTS,
     StreamLog,
     StreamRecord,
+    continued,
     include_usage,
     play,
     prefill,
@@ -61,7 +62,6 @@ from adaptive_mind.simulation.stream_faults import (
     streamed,
 )
 from adaptive_mind.simulation.wire_stream import sse_events
-from adaptive_mind.stream_channel import CONTINUE_INSTRUCTION
 
 __all__ = ["HANG_S", "STREAM_FAULTS", "ChaosServer", "Hit", "Rule", "StreamLog", "main"]
 
@@ -397,33 +397,6 @@ class ChaosServer:
         body = await self._body(request)
         key = request.headers.get("x-goog-api-key") or request.query.get("key", "")
         return await self._serve(request, "gemini", key, model, body)
-
-
-REPEATED_TAIL = 12
-"""Characters of the delivered text a continuation asked for by instruction repeats (models
-often do; the runtime cuts the overlap)."""
-
-
-def continued(turns: list[tuple[str, str]], text: str) -> str:
-    """``text``, or the rest of it when the request asks to continue a part of it: after an
-    assistant prefill the rest exactly (whitespace the prefill lost included); after the
-    continuation instruction the rest, repeating the part's last :data:`REPEATED_TAIL`
-    characters."""
-    if not turns:
-        return text
-    role, last = turns[-1]
-    if role in ("assistant", "model") and last and text.startswith(last):
-        return text[len(last) :]
-    if (
-        role == "user"
-        and last == CONTINUE_INSTRUCTION
-        and len(turns) >= 2
-        and turns[-2][0] in ("assistant", "model")
-        and text.startswith(turns[-2][1])
-    ):
-        part = turns[-2][1]
-        return text[max(0, len(part) - REPEATED_TAIL) :]
-    return text
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ from adaptive_mind.simulation.wire_format import (
 )
 from adaptive_mind.simulation.wire_request import obj, objs
 from adaptive_mind.simulation.wire_stream import SseEvent, malformed
+from adaptive_mind.stream_channel import CONTINUE_INSTRUCTION
 
 STREAM_FAULTS: dict[str, str] = {
     "slow_first_token": "stream: the 200 and headers at once, then latency_ms (default 5 s) "
@@ -195,3 +196,30 @@ async def play(
         return resp
     log.update(i, sent=sent, outcome="completed")
     return resp
+
+
+REPEATED_TAIL = 12
+"""Characters of the delivered text a continuation asked for by instruction repeats (models
+often do; the runtime cuts the overlap)."""
+
+
+def continued(turns: list[tuple[str, str]], text: str) -> str:
+    """``text``, or the rest of it when the request asks to continue a part of it: after an
+    assistant prefill the rest exactly (whitespace the prefill lost included); after the
+    continuation instruction the rest, repeating the part's last :data:`REPEATED_TAIL`
+    characters."""
+    if not turns:
+        return text
+    role, last = turns[-1]
+    if role in ("assistant", "model") and last and text.startswith(last):
+        return text[len(last) :]
+    if (
+        role == "user"
+        and last == CONTINUE_INSTRUCTION
+        and len(turns) >= 2
+        and turns[-2][0] in ("assistant", "model")
+        and text.startswith(turns[-2][1])
+    ):
+        part = turns[-2][1]
+        return text[max(0, len(part) - REPEATED_TAIL) :]
+    return text
