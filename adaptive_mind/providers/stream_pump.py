@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 from collections.abc import AsyncIterator, Callable
 
 from adaptive_mind.chat import ErrorCategory, Usage
@@ -104,18 +105,21 @@ async def _attempt(
     chunks = stream(call)
     first = True
     restart = mode == "restart"
+    quiet = _Quiet()
     try:
         while True:
             wait = timeouts.first_token_s if first else timeouts.stall_s
             left = deadline - clock.now()
             by_deadline = left < wait
             wait = max(0.0, min(wait, left))
+            quiet.expect(wait)
             try:
-                async with asyncio.timeout(wait):  # not wait_for: no task per chunk (3.11)
-                    chunk = await anext(chunks)
+                chunk = await anext(chunks)
             except StopAsyncIteration:
                 break
-            except TimeoutError:
+            except asyncio.CancelledError:
+                if not quiet.timed_out():
+                    raise  # cancelled from outside (the caller left, the deadline): not ours
                 if by_deadline:  # the request's deadline, not the provider: no blame
                     return CallFailure(
                         ErrorCategory.TRANSIENT, "the request's deadline passed", local=True
@@ -140,13 +144,23 @@ async def _attempt(
                     return local
                 error = f"unexpected {type(exc).__name__}"
                 return CallFailure(ErrorCategory.UNKNOWN, error, mid_stream=not first)
+            quiet.pause()  # waiting for a slow consumer is not the provider's stall
             first = False
-            for out in overlap.feed(chunk) if overlap is not None else [chunk]:
-                if restart:
-                    out = dataclasses.replace(out, restart=True)
-                    restart = False
-                await channel.put(out)
+            try:
+                for out in overlap.feed(chunk) if overlap is not None else [chunk]:
+                    if restart:
+                        out = dataclasses.replace(out, restart=True)
+                        restart = False
+                    await channel.put(out)
+            except asyncio.CancelledError:
+                if not quiet.timed_out():  # (the watchdog fired as this chunk came in)
+                    raise
+                stalled = f"stream stalled: nothing for {wait:.3g}s"
+                return CallFailure(
+                    ErrorCategory.TRANSIENT, stalled, timed_out=True, mid_stream=True
+                )
     finally:
+        quiet.pause()
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -164,3 +178,45 @@ def _success(call: CallRequest, channel: StreamChannel) -> CallSuccess:
         upstream_finish_reason=parts.upstream_finish_reason,
         tool_calls=parts.tool_calls,
     )
+
+
+class _Quiet:
+    """Cancels the streaming task when the provider sends nothing for a while: one timer for the
+    whole stream, re-armed lazily (a chunk only moves ``due``), instead of a timeout context and
+    a timer per chunk. Disarmed while the task waits for its consumer."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._due = math.inf
+        self._handle: asyncio.TimerHandle | None = None
+        self._fired = False
+
+    def expect(self, within: float) -> None:
+        """The next chunk is due within ``within`` seconds."""
+        self._due = self._loop.time() + within
+        if self._handle is None:
+            self._handle = self._loop.call_at(self._due, self._check)
+
+    def pause(self) -> None:
+        self._due = math.inf
+
+    def _check(self) -> None:
+        self._handle = None
+        if self._due == math.inf:
+            return
+        if self._loop.time() >= self._due:
+            self._fired = True
+            if self._task is not None:
+                self._task.cancel()
+            return
+        self._handle = self._loop.call_at(self._due, self._check)
+
+    def timed_out(self) -> bool:
+        """Whether a cancellation was this watchdog's (and take it back: it is a timeout)."""
+        if not self._fired:
+            return False
+        self._fired = False
+        if self._task is not None:
+            self._task.uncancel()
+        return True
