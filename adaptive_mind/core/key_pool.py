@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 from adaptive_mind.core.key_budget import BudgetAsk, BudgetGrant, KeyBudgets, Limits
+from adaptive_mind.core.key_pool_peers import Key, apply_peer
 from adaptive_mind.core.key_pool_types import (
     KeyEvent,
     KeyEventKind,
@@ -63,31 +63,6 @@ __all__ = [
 _SLOW_START_FLOOR = 0.1
 
 
-@dataclass(slots=True)
-class _Key:
-    key_id: str
-    index: int
-    in_flight: int = 0
-    last_used: float = -math.inf
-    rate_limited_until: float = 0.0
-    rate_streak: int = 0  # consecutive 429s, for the backoff
-    disabled_until: float = 0.0
-    probation: bool = False  # after a disabled period: one lease at a time until a success
-    ejected_until: float = 0.0
-    ejections: int = 0  # ejections in a row, for the growing ejection time
-    readmitted_at: float = -math.inf  # slow start begins here
-    proven: bool = True  # succeeded since it was last re-admitted
-    server_streak: int = 0  # consecutive server-side failures
-    # Outcome sequence numbers (the pool's own counter, so simultaneous outcomes still order):
-    streak_started: int = 0
-    last_success: int = -1
-    last_server_failure: int = -1
-    epoch: int = 0
-    failure_times: deque[float] = field(default_factory=deque)
-    server_failure_times: deque[float] = field(default_factory=deque)
-    """Server-side failures only: they lower the key's share (a rate limit has its window)."""
-
-
 class KeyPool:
     """One provider's keys and their health."""
 
@@ -107,16 +82,16 @@ class KeyPool:
         self.budgets = KeyBudgets(dict(zip(key_ids, limits, strict=False)), fleet=fleet)
         self._cfg = config
         self._clock = clock
-        self._keys = {k: _Key(k, i) for i, k in enumerate(key_ids)}
+        self._keys = {k: Key(k, i) for i, k in enumerate(key_ids)}
         self._max_ejected = math.floor(len(key_ids) * config.max_ejected_fraction)
         self._seq = 0  # counts reported outcomes
 
     # -- reading state -----------------------------------------------------------------------
 
-    def _recent_failures(self, key: _Key, now: float) -> int:
+    def _recent_failures(self, key: Key, now: float) -> int:
         return _trim(key.failure_times, now - self._cfg.failure_window_s)
 
-    def _state(self, key: _Key, now: float) -> KeyState:
+    def _state(self, key: Key, now: float) -> KeyState:
         if key.disabled_until > now:
             return KeyState.DISABLED
         if key.rate_limited_until > now:
@@ -129,7 +104,7 @@ class KeyPool:
             return KeyState.WARMING
         return KeyState.AVAILABLE
 
-    def _weight(self, key: _Key, now: float) -> float:
+    def _weight(self, key: Key, now: float) -> float:
         """Share of traffic: falls with recent failures, ramps up through the slow start."""
         recent = _trim(key.server_failure_times, now - self._cfg.failure_window_s)
         weight = 1.0 / (1.0 + recent)
@@ -155,8 +130,8 @@ class KeyPool:
         that answer proved the key works.
         """
         now = self._clock.now()
-        healthy: list[_Key] = []
-        ejected: list[_Key] = []
+        healthy: list[Key] = []
+        ejected: list[Key] = []
         tried = False
         waits: list[float] = []
         limited: list[float] = []  # when rate-limited or budget-spent keys free up
@@ -197,7 +172,7 @@ class KeyPool:
             return NoKey(Unavailable.PROBING, None)
         return NoKey(Unavailable.KEYS_DISABLED, min(waits) if waits else None)
 
-    def _best(self, pool: list[_Key], now: float, prefer: str | None) -> _Key:
+    def _best(self, pool: list[Key], now: float, prefer: str | None) -> Key:
         for key in pool:
             if key.key_id == prefer:
                 return key
@@ -250,7 +225,7 @@ class KeyPool:
             return self._rate_limit(key, now, retry_after_s, independent)
         return self._server_failure(key, now, independent and not lease.panic)
 
-    def _success(self, key: _Key, now: float) -> Outcome:
+    def _success(self, key: Key, now: float) -> Outcome:
         key.rate_streak = 0
         key.server_streak = 0
         key.last_success = self._seq
@@ -268,7 +243,7 @@ class KeyPool:
             events = (KeyEvent(KeyEventKind.RESTORED, key.key_id),)
         return Outcome(True, events)
 
-    def _disable(self, key: _Key, now: float, independent: bool) -> Outcome:
+    def _disable(self, key: Key, now: float, independent: bool) -> Outcome:
         already = key.disabled_until > now
         key.epoch += 1
         key.disabled_until = max(key.disabled_until, now + self._cfg.disabled_s)
@@ -280,7 +255,7 @@ class KeyPool:
         )
 
     def _rate_limit(
-        self, key: _Key, now: float, retry_after_s: float | None, independent: bool
+        self, key: Key, now: float, retry_after_s: float | None, independent: bool
     ) -> Outcome:
         if retry_after_s is not None and retry_after_s > 0:
             wait = min(retry_after_s, self._cfg.max_retry_after_s)
@@ -297,7 +272,7 @@ class KeyPool:
             independent, (KeyEvent(KeyEventKind.RATE_LIMITED, key.key_id, until, reason),)
         )
 
-    def _server_failure(self, key: _Key, now: float, independent: bool) -> Outcome:
+    def _server_failure(self, key: Key, now: float, independent: bool) -> Outcome:
         if not independent:
             return Outcome(False)  # the key was already known bad (or leased in panic)
         if key.server_streak == 0:
@@ -314,7 +289,7 @@ class KeyPool:
                 return Outcome(True, (event,))
         return Outcome(True)
 
-    def _siblings_succeed(self, key: _Key) -> bool:
+    def _siblings_succeed(self, key: Key) -> bool:
         """A sibling's latest outcome is a success, and no sibling failed on the server since
         this key's streak began: the servers work, this key does not."""
         others = [k for k in self._keys.values() if k is not key]
@@ -322,7 +297,7 @@ class KeyPool:
             k.last_server_failure >= key.streak_started for k in others
         )
 
-    def _eject(self, key: _Key, now: float) -> KeyEvent | None:
+    def _eject(self, key: Key, now: float) -> KeyEvent | None:
         if key.ejected_until > now:
             return None
         if self._ejected_count(now) + 1 > self._max_ejected:
@@ -353,51 +328,15 @@ class KeyPool:
     # -- what other replicas learned ----------------------------------------------------------
 
     def apply_remote(self, t: KeyTransition) -> tuple[KeyEvent, ...]:
-        """Apply a transition another replica published (times already on this pool's clock).
-
-        Idempotent, and it never moves a key's *until* earlier: a window is only ever extended
-        (to at most what this pool's own config would have set, so a peer cannot bench a key for
-        longer than a local failure could). A key healthy again elsewhere leaves probation or
-        its slow start here, but keeps any window still running. Unknown key ids (a peer with
-        another config) are ignored. Returns the events of what changed here.
-        """
+        """Apply a transition another replica published (see :func:`.key_pool_peers.apply_peer`);
+        the events of what changed here. Unknown key ids (a peer with another config) are
+        ignored."""
         key = self._keys.get(t.key_id)
         if key is None:
             return ()
         now = self._clock.now()
-        cfg = self._cfg
-        if t.event is KeyEventKind.RESTORED:
-            restored = (key.probation and key.disabled_until <= now) or not key.proven
-            if key.disabled_until <= now:
-                key.probation = False
-            key.proven = True
-            return (KeyEvent(KeyEventKind.RESTORED, t.key_id, None, "peer"),) if restored else ()
-        if t.until is None or t.until <= now:
-            return ()  # over already
-        if t.event is KeyEventKind.DISABLED:
-            until = min(t.until, now + cfg.disabled_s)
-            changed = until > key.disabled_until
-            key.disabled_until = max(key.disabled_until, until)
-            key.probation = True
-        elif t.event is KeyEventKind.RATE_LIMITED:
-            until = min(t.until, now + max(cfg.max_retry_after_s, cfg.cooldown_cap_s))
-            changed = until > key.rate_limited_until
-            key.rate_limited_until = max(key.rate_limited_until, until)
-        else:
-            until = min(t.until, now + cfg.max_ejection_s)
-            if until <= key.ejected_until:
-                return ()
-            if key.ejected_until <= now and self._ejected_count(now) + 1 > self._max_ejected:
-                return ()  # the ejection cap holds for peers' ejections too
-            changed = True
-            key.ejected_until = key.readmitted_at = until
-            key.ejections = max(key.ejections, 1)
-            key.proven = False
-            key.server_streak = 0
-        if not changed:
-            return ()
-        key.epoch += 1  # attempts already out on this key learn nothing new when they fail
-        return (KeyEvent(t.event, t.key_id, until, "peer"),)
+        cap_reached = self._ejected_count(now) + 1 > self._max_ejected
+        return apply_peer(key, t, self._cfg, now, cap_reached)
 
     # -- snapshots and status ---------------------------------------------------------------
 
