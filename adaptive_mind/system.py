@@ -46,7 +46,7 @@ from adaptive_mind.supervision.rewriter import PromptRewriter
 from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.system_inspect import Inspection
 from adaptive_mind.system_lifecycle import AsyncStart, Lifecycle
-from adaptive_mind.system_state import Admitted
+from adaptive_mind.system_state import Admitted, StreamAdmitted
 from adaptive_mind.system_streaming import Streaming
 from adaptive_mind.telemetry import metrics as metrics_mod
 from adaptive_mind.telemetry.bus import EventBus
@@ -85,7 +85,7 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
         self.config = config
         self.clock = clock
         self._cv = threading.Condition()
-        self._requests: dict[str, Admitted] = {}
+        self._requests: dict[str, Admitted | StreamAdmitted] = {}
         self._accepting = False
         self._stopped = False
         self._io = IoLoop(loop=loop)
@@ -222,8 +222,10 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
                 f"loop (astart): use await system.{instead}()"
             )
 
-    def _admit(self, spec: RequestSpec, reply: ReplyChannel) -> None:
-        admitted = Admitted(spec, reply, self)
+    def _admit(
+        self, spec: RequestSpec, reply: ReplyChannel, *, stream: bool = False
+    ) -> Admitted | StreamAdmitted:
+        admitted = StreamAdmitted(spec, reply, self) if stream else Admitted(spec, reply, self)
         if self._log_sink is not None:  # its events are logged in the caller's context
             self._log_sink.bind(spec.request_id, contextvars.copy_context())
         with self._cv:
@@ -241,6 +243,7 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
         except pykka.ActorDeadError:
             self._forget(spec.request_id)
             raise SystemStoppedError("the system is stopped") from None
+        return admitted
 
     def _admitted(self, request_id: str) -> bool:
         with self._cv:

@@ -220,6 +220,8 @@ class Lifecycle(SystemState):
                     request_id=admitted.request.request_id,
                 )
             )
+        with self._cv:  # (a stream's slot, held for its reader, goes too)
+            self._requests.clear()
         tree = self._tree
         if tree is not None:
             self._flush_ledger_for_stop(tree)

@@ -49,13 +49,33 @@ class Admitted:
         return self.system._admitted(self.request.request_id)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamAdmitted:
+    """A streamed request's slot: its answer ends the stream, but the slot is held until the
+    caller has read to the end or left (:meth:`release`): an unread stream is still open, and
+    ``request.max_in_flight`` counts it."""
+
+    request: RequestSpec
+    inner: ReplyChannel
+    system: _Table
+
+    def deliver(self, result: Result) -> None:
+        self.inner.deliver(result)  # the stream's channel keeps the first answer only
+
+    def is_open(self) -> bool:
+        return self.inner.is_open()
+
+    def release(self) -> None:
+        self.system._forget(self.request.request_id)
+
+
 class SystemState:
     """The facade's fields (set in ``ActorSystem.__init__``)."""
 
     config: RuntimeConfig
     clock: Clock
     _cv: threading.Condition
-    _requests: dict[str, Admitted]
+    _requests: dict[str, Admitted | StreamAdmitted]
     _accepting: bool
     _stopped: bool
     _io: IoLoop

@@ -29,11 +29,16 @@ import collections
 import concurrent.futures
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
+from typing import Protocol
 
 from adaptive_mind.chat import Completion
 from adaptive_mind.errors import AdaptiveMindError
 from adaptive_mind.stream_channel import StreamChannel
 from adaptive_mind.streaming import StreamChunk
+
+
+class _Slot(Protocol):
+    def release(self) -> None: ...
 
 
 class _Stream:
@@ -45,8 +50,11 @@ class _Stream:
         channel: StreamChannel,
         loop: asyncio.AbstractEventLoop,
         abandon: Callable[[str], None],
+        slot: _Slot | None = None,
     ) -> None:
         self.request_id = request_id
+        self._slot = slot
+        """Its admission slot: held until the caller has read to the end or left."""
         self._channel = channel
         self._loop = loop
         self._abandon = abandon
@@ -61,6 +69,7 @@ class _Stream:
         if isinstance(item, StreamChunk):
             return item
         self._done = True
+        self._release()
         result = self._channel.result
         if isinstance(result, AdaptiveMindError):
             raise result
@@ -68,11 +77,18 @@ class _Stream:
         self.completion = result
         raise _Ended
 
+    def _release(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
+
     def _close(self) -> None:
         """Stop the request if it has not ended (safe from any thread, never blocks)."""
         if self._done:
+            self._release()
             return
         self._done = True
+        self._release()
         self._abandon(self.request_id)
         try:
             self._loop.call_soon_threadsafe(self._channel.close)

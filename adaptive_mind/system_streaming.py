@@ -22,7 +22,7 @@ from adaptive_mind.errors import BadRequestError
 from adaptive_mind.messages.request import Result
 from adaptive_mind.messages.supervision import AbandonRequest
 from adaptive_mind.stream_channel import INTERRUPT_POLICIES, InterruptPolicy, StreamChannel
-from adaptive_mind.system_state import SystemState
+from adaptive_mind.system_state import Admitted, StreamAdmitted, SystemState
 from adaptive_mind.system_stream import ChatStream, SyncChatStream
 
 if TYPE_CHECKING:
@@ -61,7 +61,9 @@ class Streaming(SystemState):
             params: dict[str, Any] | None = None,
         ) -> RequestSpec: ...
 
-        def _admit(self, spec: RequestSpec, reply: ReplyChannel) -> None: ...
+        def _admit(
+            self, spec: RequestSpec, reply: ReplyChannel, *, stream: bool = False
+        ) -> Admitted | StreamAdmitted: ...
 
         def _not_from_subscriber(self, method: str) -> None: ...
 
@@ -89,9 +91,9 @@ class Streaming(SystemState):
         spec, channel = self._stream_request(
             messages, providers, models, deadline_s, metadata, stream_policy, params
         )
-        stream = ChatStream(spec.request_id, channel, self._io.loop, self._close_stream)
-        self._admit(spec, StreamReply(channel))
-        return stream
+        admitted = self._admit(spec, StreamReply(channel), stream=True)
+        assert isinstance(admitted, StreamAdmitted)
+        return ChatStream(spec.request_id, channel, self._io.loop, self._close_stream, admitted)
 
     def stream(
         self,
@@ -110,9 +112,9 @@ class Streaming(SystemState):
         spec, channel = self._stream_request(
             messages, providers, models, deadline_s, metadata, stream_policy, params
         )
-        stream = SyncChatStream(spec.request_id, channel, self._io.loop, self._close_stream)
-        self._admit(spec, StreamReply(channel))
-        return stream
+        admitted = self._admit(spec, StreamReply(channel), stream=True)
+        assert isinstance(admitted, StreamAdmitted)
+        return SyncChatStream(spec.request_id, channel, self._io.loop, self._close_stream, admitted)
 
     def _stream_request(
         self,

@@ -102,7 +102,7 @@ class CircuitBreakerActor(LoopBaseActor):
 
     def _acquire(self, msg: AcquirePermit) -> None:
         if msg.retry and not self.budget.try_withdraw():
-            spent = PermitDenied(msg.request_id, None, self.core.state.value, budget_spent=True)
+            spent = PermitDenied(msg.request_id, None, self.core.state, budget_spent=True)
             self.tell_safely(msg.reply_to, spent)
             return
         permit, transitions = self.core.acquire(force=msg.force)
@@ -136,7 +136,7 @@ class CircuitBreakerActor(LoopBaseActor):
         else:
             if msg.retry:
                 self.budget.refund()
-            denied = PermitDenied(msg.request_id, self.core.retry_at(), self.core.state.value)
+            denied = PermitDenied(msg.request_id, self.core.retry_at(), self.core.state)
             self.tell_safely(msg.reply_to, denied)
 
     def _apply(self, msg: ApplyTransition) -> None:

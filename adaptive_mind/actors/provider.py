@@ -203,7 +203,7 @@ class ProviderActor(LoopBaseActor):
                 case pw.ReportKey():
                     self._report_key(action)
                 case pw.RecordBreaker():
-                    category = None if action.category is None else action.category.value
+                    category = action.category
                     self.tell_safely(
                         self._breaker,
                         RecordOutcome(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import BreakerConfig
 
@@ -267,7 +268,7 @@ class Breaker:
 
 
 def verdict_for(
-    category: str | None,
+    category: ErrorCategory | None,
     *,
     independent: bool,
     count_unknown: bool,
@@ -279,10 +280,10 @@ def verdict_for(
     failures (and UNKNOWN ones, when configured) count; a rate limit is about the key, so it is
     neutral like everything else.
     """
-    if category is None or category == "CONTENT_POLICY":
+    if category is None or category is ErrorCategory.CONTENT_POLICY:
         return Verdict.SUCCESS
     if not independent or rate_limited:
         return Verdict.NEUTRAL
-    if category == "TRANSIENT" or (category == "UNKNOWN" and count_unknown):
+    if category is ErrorCategory.TRANSIENT or (category is ErrorCategory.UNKNOWN and count_unknown):
         return Verdict.FAILURE
     return Verdict.NEUTRAL

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adaptive_mind.core.breaker import Permit
+from adaptive_mind.chat import ErrorCategory
+from adaptive_mind.core.breaker import BreakerState, Permit
 from adaptive_mind.messages.address import Address
 
 
@@ -35,7 +36,7 @@ class PermitDenied:
     request_id: str
     retry_at: float | None
     """When the circuit may grant again (clock time), if known."""
-    state: str
+    state: BreakerState
     budget_spent: bool = False
     """Denied because the retry budget is spent, not because of the circuit."""
 
@@ -54,7 +55,7 @@ class RecordOutcome:
     """The outcome of a call made under ``permit`` (category None: success)."""
 
     permit: Permit
-    category: str | None
+    category: ErrorCategory | None
     independent: bool
     """False when the failing key was already known bad when the attempt started."""
     rate_limited: bool = False

@@ -62,7 +62,7 @@ def test_breaker_publishes_and_probes_only_with_the_fleets_consent():
     try:
         ref.tell(AcquirePermit("r1", inbox))
         granted = inbox.get()
-        ref.tell(RecordOutcome(granted.permit, "TRANSIENT", True))
+        ref.tell(RecordOutcome(granted.permit, ErrorCategory.TRANSIENT, True))
         ref.ask(GetBreakerState())
         (opened,) = port.published
         assert (opened.state, opened.until) == (BreakerState.OPEN, clock.now() + 1)
@@ -76,7 +76,7 @@ def test_breaker_publishes_and_probes_only_with_the_fleets_consent():
         probe = inbox.get()
         assert isinstance(probe, PermitGranted) and probe.permit.probe
         assert port.released == []
-        ref.tell(RecordOutcome(probe.permit, "TRANSIENT", True))  # the probe failed
+        ref.tell(RecordOutcome(probe.permit, ErrorCategory.TRANSIENT, True))  # the probe failed
         ref.ask(GetBreakerState())
         assert port.released == ["p"]  # the fleet may probe again after its reset timeout
     finally:

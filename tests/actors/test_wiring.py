@@ -59,7 +59,7 @@ def test_breaker_actor_grants_denies_and_records(actors):
     ref.tell(AcquirePermit("r1", inbox))
     granted = inbox.get()
     assert isinstance(granted, PermitGranted) and granted.request_id == "r1"
-    ref.tell(RecordOutcome(granted.permit, "TRANSIENT", True))
+    ref.tell(RecordOutcome(granted.permit, ErrorCategory.TRANSIENT, True))
     assert ref.ask(GetBreakerState()) == "open"
     ref.tell(AcquirePermit("r2", inbox))
     denied = inbox.get()

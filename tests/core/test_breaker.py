@@ -1,3 +1,4 @@
+from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import FakeClock
 from adaptive_mind.config import BreakerConfig
 from adaptive_mind.core.breaker import Breaker, BreakerState, Verdict, verdict_for
@@ -188,17 +189,18 @@ def test_stale_permits_from_before_a_trip_are_ignored():
 
 
 def test_verdicts():
+    C = ErrorCategory
     assert verdict_for(None, independent=True, count_unknown=True) is Verdict.SUCCESS
-    assert verdict_for("CONTENT_POLICY", independent=False, count_unknown=True) is Verdict.SUCCESS
-    assert verdict_for("TRANSIENT", independent=True, count_unknown=False) is Verdict.FAILURE
-    assert verdict_for("TRANSIENT", independent=False, count_unknown=True) is Verdict.NEUTRAL
-    assert verdict_for("UNKNOWN", independent=True, count_unknown=True) is Verdict.FAILURE
-    assert verdict_for("UNKNOWN", independent=True, count_unknown=False) is Verdict.NEUTRAL
+    assert verdict_for(C.CONTENT_POLICY, independent=False, count_unknown=True) is Verdict.SUCCESS
+    assert verdict_for(C.TRANSIENT, independent=True, count_unknown=False) is Verdict.FAILURE
+    assert verdict_for(C.TRANSIENT, independent=False, count_unknown=True) is Verdict.NEUTRAL
+    assert verdict_for(C.UNKNOWN, independent=True, count_unknown=True) is Verdict.FAILURE
+    assert verdict_for(C.UNKNOWN, independent=True, count_unknown=False) is Verdict.NEUTRAL
     assert (
-        verdict_for("TRANSIENT", independent=True, count_unknown=True, rate_limited=True)
+        verdict_for(C.TRANSIENT, independent=True, count_unknown=True, rate_limited=True)
         is Verdict.NEUTRAL
     )
-    for cat in ("KEY_FATAL", "MODEL", "BAD_REQUEST"):
+    for cat in (C.KEY_FATAL, C.MODEL, C.BAD_REQUEST):
         assert verdict_for(cat, independent=True, count_unknown=True) is Verdict.NEUTRAL
 
 
