@@ -306,15 +306,7 @@ class ProviderActor(LoopBaseActor):
     def _succeeded(self, action: pw.Succeeded[TryProvider]) -> None:
         result = self._results[action.request_id]
         assert not isinstance(result, CallFailure)
-        request = action.context.request
-        attempt = Attempt(
-            provider=self._provider,
-            model=action.model,
-            key_id=action.key_id,
-            latency_ms=action.latency_ms,
-            dropped=self._dropped(request, action.model),
-            translated=translated_params(self._adapter, request.params),
-        )
+        attempt = self._attempt(action.context.request, action, None)
         self.tell_safely(
             action.context.reply_to,
             ProviderSucceeded(
@@ -335,17 +327,7 @@ class ProviderActor(LoopBaseActor):
     def _attempt_failed(self, action: pw.AttemptFailed[TryProvider]) -> None:
         failure = action.failure
         request = action.context.request
-        attempt = Attempt(
-            provider=self._provider,
-            model=action.model,
-            key_id=action.key_id,
-            category=failure.category,
-            status_code=failure.status_code,
-            error=failure.error,
-            latency_ms=action.latency_ms,
-            dropped=self._dropped(request, action.model),
-            translated=translated_params(self._adapter, request.params),
-        )
+        attempt = self._attempt(request, action, failure)
         refusal = failure.error if failure.category is ErrorCategory.CONTENT_POLICY else None
         self.tell_safely(
             action.context.reply_to, AttemptFailed(action.request_id, attempt, refusal)
@@ -369,6 +351,25 @@ class ProviderActor(LoopBaseActor):
                 action.request_id,
                 {**about, "error": failure.error, "policy": policy, "delivered_chars": delivered},
             )
+
+    def _attempt(
+        self,
+        request: RequestSpec,
+        action: pw.Succeeded[TryProvider] | pw.AttemptFailed[TryProvider],
+        failure: pw.Failure | None,
+    ) -> Attempt:
+        """The attempt's record (``failure`` None: it answered)."""
+        return Attempt(
+            provider=self._provider,
+            model=action.model,
+            key_id=action.key_id,
+            category=None if failure is None else failure.category,
+            status_code=None if failure is None else failure.status_code,
+            error="" if failure is None else failure.error,
+            latency_ms=action.latency_ms,
+            dropped=self._dropped(request, action.model),
+            translated=translated_params(self._adapter, request.params),
+        )
 
     def _emit(self, topic: str, request_id: str, payload: dict[str, object]) -> None:
         self._events.emit(
