@@ -60,6 +60,11 @@ logger = logging.getLogger("adaptive_mind.state")
 _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
+def wall_time() -> float:
+    """Epoch seconds: what replicas agree on (fleet budgets count per wall-clock minute)."""
+    return time.time()
+
+
 class RedisBackend:
     """Shares transitions with every replica on the same Redis URL and namespace."""
 
@@ -72,14 +77,15 @@ class RedisBackend:
         clock: Clock,
         events: EventSink,
         *,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         assert config.url is not None  # the config requires it for backend redis
         self._cfg = config
         self._url = config.url
         self._loop = loop
         self._clock = clock
-        self._wall = wall
+        self._wall = wall if wall is not None else (lambda: wall_time())
+        """Epoch seconds, the fleet's shared time base (looked up per call: tests pin it)."""
         self._events = events
         self.replica_id = uuid.uuid4().hex
         self._names = Names(config.namespace)
