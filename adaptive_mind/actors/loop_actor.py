@@ -142,10 +142,15 @@ class LoopActor(pykka.Actor):
                 self.actor_loop.call_soon(fn)
 
     def _wake(self) -> None:
-        with self._wake_lock:
-            if self._scheduled:
-                return
-            self._scheduled = True
+        # No lock: ``_scheduled`` only gates scheduling, and every drain runs on the one loop
+        # thread, so two senders that both schedule one cost an empty drain, never a race. A
+        # drain that goes idle re-checks the inbox after clearing the flag (``_drain``), so
+        # mail put while it was finishing is never stranded. (Single reads and writes of an
+        # attribute and deque appends are atomic under the GIL.) The lock this replaced cost
+        # 8 % of the request path's samples.
+        if self._scheduled:
+            return
+        self._scheduled = True
         self._call(self._drain, threadsafe=threading.get_ident() != self._loop_thread)
 
     def _setup(self) -> None:
@@ -158,15 +163,18 @@ class LoopActor(pykka.Actor):
 
     def _drain(self) -> None:
         inbox: LoopInbox = self.actor_inbox  # type: ignore[assignment]
+        mail = inbox._mail
         for _ in range(BATCH):
             if self.actor_stopped.is_set():
                 self._teardown()
                 return
-            with self._wake_lock:
-                if inbox.empty():
-                    self._scheduled = False
-                    return
-            self._handle(inbox.get_nowait())
+            if not mail:
+                self._scheduled = False
+                if not mail or self._scheduled:
+                    return  # idle; or mail came after the flag cleared, and its sender woke us
+                self._scheduled = True  # mail came before the flag cleared: handle it here
+                continue
+            self._handle(mail.popleft())
         if self.actor_stopped.is_set():
             self._teardown()
             return
