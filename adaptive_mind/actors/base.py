@@ -14,6 +14,7 @@ from typing import Any
 
 import pykka
 
+from adaptive_mind.actors.linger_inbox import LingerInbox
 from adaptive_mind.actors.loop_actor import LoopActor
 from adaptive_mind.messages import ChildFailed, Crash, Ping
 from adaptive_mind.messages.address import Address
@@ -68,6 +69,14 @@ class Behaviour:
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         raise NotImplementedError
+
+    def _handle_receive(self, message: Any) -> Any:
+        # The actor's own messages go straight to their handler; pykka's own (stop, proxy
+        # calls) take pykka's path, which tests for each of them first.
+        handler = self._dispatch.get(type(message))
+        if handler is not None:
+            return handler(message)
+        return super()._handle_receive(message)  # type: ignore[misc]
 
     def on_receive(self, message: Any) -> Any:
         handler = self._dispatch.get(type(message))
@@ -131,8 +140,16 @@ class BaseActor(Behaviour, pykka.ThreadingActor):
     actors that do disk I/O or run user callbacks (the ledger, telemetry)."""
 
     def __init__(self, label: str, wiring: Wiring | None = None) -> None:
+        self._linger_loop = wiring.loop if wiring is not None else None
         pykka.ThreadingActor.__init__(self)
         self._behave(label, wiring)
+
+    def _create_actor_inbox(self) -> Any:  # type: ignore[override]
+        """pykka's extension point (called from its ``__init__``): mail from the request
+        path's loop wakes this thread once per batch (:class:`LingerInbox`)."""
+        if self._linger_loop is not None:
+            return LingerInbox(self._linger_loop)
+        return pykka.ThreadingActor._create_actor_inbox()
 
     def on_start(self) -> None:
         threading.current_thread().name = f"{type(self).__name__}-{self.label}"
