@@ -23,19 +23,25 @@ weighted load ``(in flight + 1) / weight`` where the weight falls with the key's
 rises through the slow start and is scaled by the share of its rpm / tpm budget left, then least
 recently used, then configured order. A key whose budget is spent (:mod:`.key_budget`) is out
 like a rate-limited key, until its window frees room.
+
+What lives where: the pool's decisions (leasing, outcomes, ejection) are here; a key's record and
+what peers learned in :mod:`.key_pool_peers`; reading one key's state and weight in
+:mod:`.key_pool_health`; snapshots for a restarted pool in :mod:`.key_pool_snapshot`; the public
+records in :mod:`.key_pool_types`; rpm / tpm budgets in :mod:`.key_budget`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import KeyPoolConfig
 from adaptive_mind.core.key_budget import BudgetAsk, BudgetGrant, KeyBudgets, Limits
+from adaptive_mind.core.key_pool_health import key_state, key_weight, recent_failures
 from adaptive_mind.core.key_pool_peers import Key, apply_peer
+from adaptive_mind.core.key_pool_snapshot import restore_keys, snapshot_keys
 from adaptive_mind.core.key_pool_types import (
     KeyEvent,
     KeyEventKind,
@@ -59,8 +65,6 @@ __all__ = [
     "Outcome",
     "Unavailable",
 ]
-
-_SLOW_START_FLOOR = 0.1
 
 
 class KeyPool:
@@ -88,32 +92,11 @@ class KeyPool:
 
     # -- reading state -----------------------------------------------------------------------
 
-    def _recent_failures(self, key: Key, now: float) -> int:
-        return _trim(key.failure_times, now - self._cfg.failure_window_s)
-
     def _state(self, key: Key, now: float) -> KeyState:
-        if key.disabled_until > now:
-            return KeyState.DISABLED
-        if key.rate_limited_until > now:
-            return KeyState.RATE_LIMITED
-        if key.ejected_until > now:
-            return KeyState.EJECTED
-        if key.probation:
-            return KeyState.PROBATION
-        if now - key.readmitted_at < self._cfg.slow_start_s:
-            return KeyState.WARMING
-        return KeyState.AVAILABLE
+        return key_state(key, now, self._cfg.slow_start_s)
 
     def _weight(self, key: Key, now: float) -> float:
-        """Share of traffic: falls with recent failures, ramps up through the slow start."""
-        recent = _trim(key.server_failure_times, now - self._cfg.failure_window_s)
-        weight = 1.0 / (1.0 + recent)
-        weight *= self.budgets.share(key.key_id, now)
-        if self._cfg.slow_start_s > 0:
-            ramp = (now - key.readmitted_at) / self._cfg.slow_start_s
-            if ramp < 1.0:
-                weight *= _SLOW_START_FLOOR + (1.0 - _SLOW_START_FLOOR) * max(0.0, ramp)
-        return weight
+        return key_weight(key, now, self._cfg, self.budgets.share(key.key_id, now))
 
     def _ejected_count(self, now: float) -> int:
         return sum(1 for k in self._keys.values() if k.ejected_until > now)
@@ -340,49 +323,13 @@ class KeyPool:
 
     # -- snapshots and status ---------------------------------------------------------------
 
-    _FLOATS = ("rate_limited_until", "disabled_until", "ejected_until", "readmitted_at")
-    _INTS = (
-        "rate_streak",
-        "ejections",
-        "server_streak",
-        "epoch",
-        "in_flight",
-        "last_success",
-        "last_server_failure",
-        "streak_started",
-    )
-
     def snapshot(self) -> list[dict[str, Any]]:
         """Every key's health as plain data (no secrets: the pool never has any)."""
-        out = []
-        for k in self._keys.values():
-            snap: dict[str, Any] = {"key_id": k.key_id}
-            for name in (*self._FLOATS, *self._INTS):
-                snap[name] = getattr(k, name)
-            snap.update(probation=k.probation, proven=k.proven, failure_times=list(k.failure_times))
-            snap["budget"] = self.budgets.snapshot(k.key_id)
-            out.append(snap)
-        return out
+        return snapshot_keys(self._keys.values(), self.budgets)
 
     def restore(self, snapshot: list[dict[str, Any]]) -> None:
         """Take over a crashed pool's key health; epochs move on so old leases read as stale."""
-        for s in snapshot:
-            key = self._keys.get(str(s.get("key_id")))
-            if key is None:
-                continue
-            for name in self._FLOATS:
-                if name in s:
-                    setattr(key, name, float(s[name]))
-            for name in self._INTS:
-                if name in s:
-                    setattr(key, name, int(s[name]))
-            key.epoch += 1
-            self._seq = max(self._seq, key.last_success, key.last_server_failure)
-            key.probation = bool(s.get("probation", False))
-            key.proven = bool(s.get("proven", True))
-            key.failure_times = deque(float(t) for t in s.get("failure_times", ()))
-            key.server_failure_times = deque(float(t) for t in s.get("server_failure_times", ()))
-            self.budgets.restore(key.key_id, s.get("budget"))
+        self._seq = restore_keys(self._keys, self.budgets, snapshot, self._seq)
 
     def status(self) -> list[KeyStatus]:
         """Every key's public status, in configured order."""
@@ -402,14 +349,6 @@ class KeyPool:
                     KeyState.EJECTED: key.ejected_until,
                 }.get(state)
             )
-            out.append(
-                KeyStatus(key.key_id, state, until, self._recent_failures(key, now), key.in_flight)
-            )
+            failures = recent_failures(key, now, self._cfg.failure_window_s)
+            out.append(KeyStatus(key.key_id, state, until, failures, key.in_flight))
         return out
-
-
-def _trim(times: deque[float], horizon: float) -> int:
-    """Drop times before ``horizon``; the count left."""
-    while times and times[0] < horizon:
-        times.popleft()
-    return len(times)

@@ -16,18 +16,31 @@ walk; BAD_REQUEST and refusals end it at once.
 
 Every permit and lease the engine is handed is given back exactly once: with a verdict
 (:class:`ReportKey` / :class:`RecordBreaker`) or without (:class:`GiveBack`).
+
+What lives where: the engine's bookkeeping is here; a walk's record and :class:`Stage` are in
+:mod:`.provider_walk_record`; the rules (which failures need a verdict or end the walk, what a
+refusal means, how a walk steps to the next key or model) in :mod:`.provider_walk_rules`; what
+the engine takes and returns in :mod:`.walk_actions`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Generic
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock, Deadline
 from adaptive_mind.core.breaker import Permit
 from adaptive_mind.core.key_pool import Lease, Unavailable
+from adaptive_mind.core.provider_walk_record import Stage, Walk
+from adaptive_mind.core.provider_walk_rules import (
+    DEADLINE_SLACK_S,
+    cut_by_deadline,
+    ending,
+    next_key,
+    next_model,
+    refusal,
+    wants_verdict,
+)
 from adaptive_mind.core.walk_actions import (
     Action,
     AskLease,
@@ -48,56 +61,7 @@ from adaptive_mind.core.walk_actions import (
     is_rate_limit,
 )
 
-_NO_KEY = {
-    Unavailable.RATE_LIMITED: ExhaustedReason.RATE_LIMITED,
-    Unavailable.KEYS_DISABLED: ExhaustedReason.KEYS_DISABLED,
-    Unavailable.PROBING: ExhaustedReason.PROBING,
-    Unavailable.TRIED: ExhaustedReason.BACKOFF,
-}
-_SERVER_SIDE = (ErrorCategory.TRANSIENT, ErrorCategory.UNKNOWN)
-DEADLINE_SLACK_S = 0.01
-"""A call cut by its timeout this close to the deadline was cut by the deadline."""
-
-
-# -- the engine -----------------------------------------------------------------------------
-
-
-class Stage(Enum):
-    ACQUIRE = 1  # waiting for the breaker's permit and the key pool's lease (asked together)
-    CALL = 2  # the call is running
-    VERDICT = 3  # waiting for the key pool to say whether a failure was independent
-
-
-@dataclass(slots=True)
-class _Walk(Generic[C]):
-    context: C
-    deadline: Deadline
-    models: tuple[str, ...]
-    exclude: set[str]
-    """Keys out of this walk for good: fatal errors and rate limits."""
-    attempts: int
-    """Calls this request has made on this provider in this pass."""
-    retry: bool
-    """The next call is a retry after a server-side failure (needs retry budget)."""
-    force: bool
-    stop_mid_stream: bool = False
-    """A stream that breaks mid-answer ends the request (policy ``error``)."""
-    model_i: int = 0
-    tried: set[str] = field(default_factory=set)
-    """Keys that failed server-side in this walk: other keys go first, then a backoff."""
-    stage: Stage = Stage.ACQUIRE
-    permit: Permit | None = None
-    lease: Lease | None = None
-    denied: tuple[bool, float | None] | None = None
-    """(retry budget spent, retry_at) once the breaker said no."""
-    no_key: tuple[Unavailable, float | None] | None = None
-    lease_asked: bool = True
-    call_id: int = 0
-    started: float = 0.0
-    cut_by_deadline: bool = False
-    cancelled: bool = False
-    prefer: str | None = None
-    failure: Failure | None = None
+__all__ = ["DEADLINE_SLACK_S", "ProviderWalks", "Stage"]
 
 
 class ProviderWalks(Generic[C]):
@@ -107,7 +71,7 @@ class ProviderWalks(Generic[C]):
         self._clock = clock
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
-        self._walks: dict[str, _Walk[C]] = {}
+        self._walks: dict[str, Walk[C]] = {}
         self._calls = 0
         self._careful = False
         """True while the breaker is not known to be closed: permits are asked before leases."""
@@ -130,7 +94,7 @@ class ProviderWalks(Generic[C]):
 
     def model(self, request_id: str) -> str | None:
         walk = self._walks.get(request_id)
-        return None if walk is None else walk.models[walk.model_i]
+        return None if walk is None else walk.model
 
     # -- events ---------------------------------------------------------------------------
 
@@ -149,7 +113,7 @@ class ProviderWalks(Generic[C]):
         stop_mid_stream: bool = False,
     ) -> list[Action[C]]:
         """Walk this provider's models and keys for a request."""
-        walk = _Walk(
+        walk = Walk(
             context, deadline, models, set(exclude), attempts_before, retry, force, stop_mid_stream
         )
         walk.model_i = min(start_model, len(models) - 1)
@@ -211,7 +175,7 @@ class ProviderWalks(Generic[C]):
             del self._walks[request_id]
             return [GiveBack(lease, permit)]
         latency_ms = (self._clock.now() - walk.started) * 1000.0
-        model = walk.models[walk.model_i]
+        model = walk.model
         ctx = walk.context
         if failure is None:
             del self._walks[request_id]
@@ -220,13 +184,7 @@ class ProviderWalks(Generic[C]):
                 RecordBreaker(request_id, permit, None, True, False, ctx),
                 Succeeded(request_id, model, lease.key_id, latency_ms, ctx),
             ]
-        if (
-            failure.timed_out
-            and walk.cut_by_deadline
-            and walk.deadline.remaining(self._clock) <= DEADLINE_SLACK_S
-        ):
-            # The request's deadline, not the provider, cut this call: not a failure. Only when
-            # the deadline really has passed: a reset the SDK reports as a timeout is a failure.
+        if cut_by_deadline(walk, failure, self._clock):  # not a failure
             return [
                 GiveBack(lease, permit),
                 self._finish(request_id, walk, ExhaustedReason.DEADLINE),
@@ -240,21 +198,20 @@ class ProviderWalks(Generic[C]):
             actions += self._after_failure(request_id, walk, lease.key_id, failure)
             return actions
         rate_limited = is_rate_limit(failure)
-        # Only the key pool knows whether a server-side failure is news; the breaker must hear
-        # its verdict before this walk asks for the next permit, so wait for the pool's answer.
-        wants_verdict = failure.category in _SERVER_SIDE and not rate_limited
+        # A server-side failure waits for the key pool's verdict before the breaker hears it.
+        verdict = wants_verdict(failure)
         actions.append(
             ReportKey(
                 request_id,
                 lease,
                 failure.category,
                 failure.retry_after_s,
-                wants_verdict,
+                verdict,
                 rate_limited,
                 ctx,
             )
         )
-        if wants_verdict:
+        if verdict:
             walk.stage = Stage.VERDICT
             return actions
         actions.append(RecordBreaker(request_id, permit, failure.category, True, rate_limited, ctx))
@@ -301,19 +258,17 @@ class ProviderWalks(Generic[C]):
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _acquiring(self, request_id: str) -> _Walk[C] | None:
+    def _acquiring(self, request_id: str) -> Walk[C] | None:
         walk = self._walks.get(request_id)
         return walk if walk is not None and walk.stage is Stage.ACQUIRE else None
 
-    def _next_attempt(self, rid: str, walk: _Walk[C]) -> list[Action[C]]:
+    def _next_attempt(self, rid: str, walk: Walk[C]) -> list[Action[C]]:
         """Ask the breaker and the key pool at once; the call starts when both have answered."""
         if walk.deadline.expired(self._clock):
             return [self._finish(rid, walk, ExhaustedReason.DEADLINE)]
         if walk.attempts >= self._max_attempts:
             return [self._finish(rid, walk, ExhaustedReason.ATTEMPTS)]
-        walk.stage = Stage.ACQUIRE
-        walk.permit = walk.lease = None
-        walk.denied = walk.no_key = None
+        walk.new_attempt()
         actions: list[Action[C]] = [AskPermit(rid, walk.retry, walk.force)]
         # While the breaker is not known closed, ask for the permit first: with one probe permit
         # and one probation lease, asking both at once lets two walks each hold half forever.
@@ -322,53 +277,29 @@ class ProviderWalks(Generic[C]):
             actions.append(self._ask_lease(rid, walk))
         return actions
 
-    def _ask_lease(self, rid: str, walk: _Walk[C]) -> AskLease:
+    def _ask_lease(self, rid: str, walk: Walk[C]) -> AskLease:
         walk.lease_asked = True
         return AskLease(rid, frozenset(walk.exclude | walk.tried), walk.prefer)
 
-    @staticmethod
-    def _has_both_answers(walk: _Walk[C]) -> bool:
-        permit_answered = walk.permit is not None or walk.denied is not None
-        lease_answered = not walk.lease_asked or walk.lease is not None or walk.no_key is not None
-        return permit_answered and lease_answered
-
-    def _acquired(self, rid: str, walk: _Walk[C]) -> list[Action[C]]:
+    def _acquired(self, rid: str, walk: Walk[C]) -> list[Action[C]]:
         """Both answers are in (or not yet): start the call, or end the walk and give back."""
-        if not self._has_both_answers(walk):
+        if not walk.has_both_answers():
             return []
-        if walk.cancelled or walk.denied is not None or walk.no_key is not None:
+        refused = None if walk.cancelled else refusal(walk)
+        if walk.cancelled or refused is not None:
             actions: list[Action[C]] = []
             if walk.lease is not None or walk.permit is not None:
                 actions.append(GiveBack(walk.lease, walk.permit, walk.retry))
-            if walk.cancelled:
+            if refused is None:  # cancelled
                 del self._walks[rid]
-            elif walk.denied is not None:
-                budget_spent, retry_at = walk.denied
-                if budget_spent:
-                    actions.append(self._finish(rid, walk, ExhaustedReason.RETRY_BUDGET))
-                else:
-                    actions.append(
-                        self._finish(rid, walk, ExhaustedReason.CIRCUIT_OPEN, retry_at=retry_at)
-                    )
-            elif walk.no_key is not None:
-                unavailable, next_free_at = walk.no_key
-                reason = _NO_KEY[unavailable]
-                actions.append(
-                    self._finish(
-                        rid,
-                        walk,
-                        reason,
-                        retry_at=next_free_at,
-                        cooling=reason is ExhaustedReason.RATE_LIMITED,
-                    )
-                )
+            else:
+                reason, retry_at, cooling = refused
+                actions.append(self._finish(rid, walk, reason, retry_at=retry_at, cooling=cooling))
             return actions
         assert walk.lease is not None and walk.permit is not None
         return self._start_call(rid, walk, walk.lease, walk.permit)
 
-    def _start_call(
-        self, rid: str, walk: _Walk[C], lease: Lease, permit: Permit
-    ) -> list[Action[C]]:
+    def _start_call(self, rid: str, walk: Walk[C], lease: Lease, permit: Permit) -> list[Action[C]]:
         remaining = walk.deadline.remaining(self._clock)
         if remaining <= 0:
             return [GiveBack(lease, permit), self._finish(rid, walk, ExhaustedReason.DEADLINE)]
@@ -382,7 +313,7 @@ class ProviderWalks(Generic[C]):
             StartCall(
                 rid,
                 walk.call_id,
-                walk.models[walk.model_i],
+                walk.model,
                 lease.key_id,
                 min(self._timeout_s, remaining),
                 lease,
@@ -392,42 +323,26 @@ class ProviderWalks(Generic[C]):
         ]
 
     def _after_failure(
-        self, rid: str, walk: _Walk[C], key_id: str, failure: Failure
+        self, rid: str, walk: Walk[C], key_id: str, failure: Failure
     ) -> list[Action[C]]:
-        category = failure.category
-        if failure.mid_stream and walk.stop_mid_stream:
-            return [self._finish(rid, walk, ExhaustedReason.INTERRUPTED, detail=failure.error)]
-        if category is ErrorCategory.CONTENT_POLICY:
-            return [self._finish(rid, walk, ExhaustedReason.REFUSED, detail=failure.error)]
-        if category is ErrorCategory.BAD_REQUEST:
-            return [self._finish(rid, walk, ExhaustedReason.BAD_REQUEST, detail=failure.error)]
-        if failure.local:  # another key would fail the same way here
-            return [self._finish(rid, walk, ExhaustedReason.LOCAL_ERROR, detail=failure.error)]
-        if failure.invalid_output:  # this provider's model missed the format: try another
-            return [self._finish(rid, walk, ExhaustedReason.INVALID_OUTPUT, detail=failure.error)]
-        if category is ErrorCategory.MODEL:
-            model = walk.models[walk.model_i]
-            walk.model_i += 1
-            walk.prefer = key_id
-            walk.retry = False
-            walk.tried.clear()
-            if walk.model_i >= len(walk.models):
+        reason = ending(failure, walk.stop_mid_stream)
+        if reason is not None:
+            return [self._finish(rid, walk, reason, detail=failure.error)]
+        if failure.category is ErrorCategory.MODEL:
+            model = walk.model
+            if not next_model(walk, key_id):
                 return [self._finish(rid, walk, ExhaustedReason.NO_MODELS, detail=failure.error)]
-            failover = ModelFailover(rid, model, walk.models[walk.model_i], failure.error)
-            return [failover, *self._next_attempt(rid, walk)]
-        walk.prefer = None
-        if category is ErrorCategory.KEY_FATAL or is_rate_limit(failure):
-            walk.exclude.add(key_id)  # the key's own fault: another key, no retry budget
-            walk.retry = False
-        else:
-            walk.tried.add(key_id)  # the servers' fault: a retry, another key first
-            walk.retry = True
+            return [
+                ModelFailover(rid, model, walk.model, failure.error),
+                *self._next_attempt(rid, walk),
+            ]
+        next_key(walk, key_id, failure)
         return self._next_attempt(rid, walk)
 
     def _finish(
         self,
         rid: str,
-        walk: _Walk[C],
+        walk: Walk[C],
         reason: ExhaustedReason,
         *,
         detail: str = "",
