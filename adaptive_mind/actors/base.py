@@ -15,7 +15,7 @@ from typing import Any
 import pykka
 
 from adaptive_mind.actors.linger_inbox import LingerInbox
-from adaptive_mind.actors.loop_actor import LoopActor
+from adaptive_mind.actors.loop_actor import LoopActor, is_stop
 from adaptive_mind.messages import ChildFailed, Crash, Ping
 from adaptive_mind.messages.address import Address
 from adaptive_mind.telemetry.events import Event
@@ -107,7 +107,7 @@ class Behaviour:
                 envelope.reply_to.set_exception(
                     (pykka.ActorDeadError, pykka.ActorDeadError(f"{self.name} crashed"), None)
                 )
-            elif not isinstance(envelope.message, pykka.messages._ActorStop):
+            elif not is_stop(envelope.message):
                 leftovers.append(envelope.message)
         try:
             snapshot = self.snapshot()

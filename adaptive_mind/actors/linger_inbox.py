@@ -27,8 +27,7 @@ import queue
 import threading
 from typing import Any
 
-from pykka import messages
-from pykka._envelope import Envelope
+from adaptive_mind.actors.loop_actor import Envelope, is_stop
 
 LINGER_S = 0.01
 """How long loop-side mail may wait for its thread: short beside the ledger's own flush
@@ -50,7 +49,7 @@ class LingerInbox:
         self._loop_thread: int | None = None
 
     def put(self, envelope: Envelope[Any], /) -> None:
-        urgent = envelope.reply_to is not None or isinstance(envelope.message, messages._ActorStop)
+        urgent = envelope.reply_to is not None or is_stop(envelope.message)
         on_loop = not urgent and self._on_loop()
         with self._cv:
             self._mail.append(envelope)

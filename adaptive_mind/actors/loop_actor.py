@@ -4,7 +4,10 @@ pykka documents three extension points for new actor types (``_create_actor_inbo
 ``_create_future``, ``_start_actor_loop``); this module implements them and is the one place that
 relies on how pykka's own actor loop handles an envelope (``_handle_receive``,
 ``_handle_failure``, ``on_failure``, the teardown that fails unanswered asks), mirrored from
-``pykka.Actor._actor_loop_running`` (pykka 4.x).
+``pykka.Actor._actor_loop_running`` (pykka 4.x). The other mailbox of the runtime
+(:mod:`adaptive_mind.actors.linger_inbox`) and the crash report take pykka's envelope and its
+stop message from here (:data:`Envelope`, :func:`is_stop`), so no other module imports pykka's
+private names.
 
 Many actors share one loop, as Akka binds many actors to one dispatcher: a ``tell`` appends to
 the actor's inbox and, if the actor is idle, schedules one drain on the loop
@@ -31,6 +34,14 @@ from pykka import ActorRegistry, messages
 from pykka._envelope import Envelope
 
 logger = logging.getLogger("adaptive_mind.actors")
+
+__all__ = ["BATCH", "Envelope", "LoopActor", "LoopInbox", "ask_inline", "is_stop"]
+
+
+def is_stop(message: object) -> bool:
+    """Whether ``message`` is pykka's own stop request (what ``ActorRef.stop`` sends)."""
+    return isinstance(message, messages._ActorStop)
+
 
 BATCH = 64
 """Messages one drain handles before it yields to the loop."""
@@ -213,7 +224,7 @@ class LoopActor(pykka.Actor):
             envelope = inbox.get_nowait()
             if envelope.reply_to is None:
                 continue
-            if isinstance(envelope.message, messages._ActorStop):
+            if is_stop(envelope.message):
                 envelope.reply_to.set(None)
             else:
                 envelope.reply_to.set_exception(

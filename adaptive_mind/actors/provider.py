@@ -13,20 +13,18 @@ import asyncio
 import concurrent.futures
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from adaptive_mind.actors.base import LoopBaseActor, Wiring
 from adaptive_mind.actors.io_loop import IoLoop
-from adaptive_mind.chat import Attempt, ErrorCategory, RequestParams
+from adaptive_mind.actors.provider_calls import ProviderCalls
+from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import RetryConfig
 from adaptive_mind.core import walk_actions as pw
 from adaptive_mind.core.breaker import Permit
-from adaptive_mind.core.capabilities import params_for
-from adaptive_mind.core.key_budget import estimate_tokens
 from adaptive_mind.core.key_pool import Lease
 from adaptive_mind.core.provider_walk import ProviderWalks
 from adaptive_mind.messages import (
@@ -45,20 +43,17 @@ from adaptive_mind.messages import (
     ReleaseKey,
     ReleasePermit,
     ReportKeyOutcome,
-    RequestSpec,
     TryProvider,
 )
 from adaptive_mind.messages.address import Address
 from adaptive_mind.providers.base import (
     CallFailure,
-    CallRequest,
     CallResult,
     ProviderAdapter,
-    dropped_params,
     run_guarded,
-    translated_params,
 )
 from adaptive_mind.providers.stream_pump import StreamTimeouts, pump
+from adaptive_mind.records import record
 from adaptive_mind.telemetry import topics
 from adaptive_mind.telemetry.events import Event, EventSink, Severity
 
@@ -67,7 +62,7 @@ CallFuture = concurrent.futures.Future[CallResult] | asyncio.Future[CallResult]
 Action = pw.Action[TryProvider]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _CallDone:
     """Internal: a call started for ``request_id`` finished (or was cancelled)."""
 
@@ -99,7 +94,7 @@ class ProviderActor(LoopBaseActor):
         prefill: bool = False,
     ) -> None:
         super().__init__(provider, wiring)
-        self._capabilities_of = capabilities_of
+        self._shape = ProviderCalls(provider, adapter, capabilities_of)
         self._stream_timeouts = stream_timeouts or StreamTimeouts(min(10.0, timeout_s), 20.0)
         self._prefill = prefill
         """The provider continues an assistant prefill (a broken stream resumes with one)."""
@@ -187,7 +182,9 @@ class ProviderActor(LoopBaseActor):
                         self._breaker, AcquirePermit(rid, self.address, retry=retry, force=force)
                     )
                 case pw.AskLease(rid, exclude, prefer):
-                    lease = LeaseKey(rid, exclude, self.address, prefer, self._estimate(rid))
+                    ctx = self._walks.context(rid)
+                    estimate = ProviderCalls.estimate(ctx.request) if ctx is not None else 0
+                    lease = LeaseKey(rid, exclude, self.address, prefer, estimate)
                     self.tell_safely(self._key_pool, lease)
                 case pw.StartCall():
                     self._start_call(action)
@@ -250,13 +247,7 @@ class ProviderActor(LoopBaseActor):
     def _start_call(self, action: pw.StartCall[TryProvider]) -> None:
         rid, call_id, lease, permit = action.request_id, action.call_id, action.lease, action.permit
         request = action.context.request
-        call = CallRequest(
-            messages=request.messages,
-            model=action.model,
-            key_id=action.key_id,
-            timeout_s=action.timeout_s,
-            params=self._params_for(request.params, action.model),
-        )
+        call = self._shape.call(action)
         if request.stream is None:
             fut = self._io.spawn(run_guarded(self._adapter, call))
         else:  # the deadline, not the provider's timeout, bounds a whole stream
@@ -306,7 +297,7 @@ class ProviderActor(LoopBaseActor):
     def _succeeded(self, action: pw.Succeeded[TryProvider]) -> None:
         result = self._results[action.request_id]
         assert not isinstance(result, CallFailure)
-        attempt = self._attempt(action.context.request, action, None)
+        attempt = self._shape.attempt(action.context.request, action, None)
         self.tell_safely(
             action.context.reply_to,
             ProviderSucceeded(
@@ -327,7 +318,7 @@ class ProviderActor(LoopBaseActor):
     def _attempt_failed(self, action: pw.AttemptFailed[TryProvider]) -> None:
         failure = action.failure
         request = action.context.request
-        attempt = self._attempt(request, action, failure)
+        attempt = self._shape.attempt(request, action, failure)
         refusal = failure.error if failure.category is ErrorCategory.CONTENT_POLICY else None
         self.tell_safely(
             action.context.reply_to, AttemptFailed(action.request_id, attempt, refusal)
@@ -352,25 +343,6 @@ class ProviderActor(LoopBaseActor):
                 {**about, "error": failure.error, "policy": policy, "delivered_chars": delivered},
             )
 
-    def _attempt(
-        self,
-        request: RequestSpec,
-        action: pw.Succeeded[TryProvider] | pw.AttemptFailed[TryProvider],
-        failure: pw.Failure | None,
-    ) -> Attempt:
-        """The attempt's record (``failure`` None: it answered)."""
-        return Attempt(
-            provider=self._provider,
-            model=action.model,
-            key_id=action.key_id,
-            category=None if failure is None else failure.category,
-            status_code=None if failure is None else failure.status_code,
-            error="" if failure is None else failure.error,
-            latency_ms=action.latency_ms,
-            dropped=self._dropped(request, action.model),
-            translated=translated_params(self._adapter, request.params),
-        )
-
     def _emit(self, topic: str, request_id: str, payload: dict[str, object]) -> None:
         self._events.emit(
             Event(
@@ -381,36 +353,6 @@ class ProviderActor(LoopBaseActor):
                 payload=payload,
             )
         )
-
-    def _estimate(self, request_id: str) -> int:
-        """The request's token reservation for a key's tpm budget."""
-        ctx = self._walks.context(request_id)
-        if ctx is None:
-            return 0
-        request = ctx.request
-        chars = sum(len(m.text) for m in request.messages)
-        return estimate_tokens(chars, request.params.output_limit)
-
-    # -- per-model parameters -------------------------------------------------------------
-
-    def _params_for(self, params: RequestParams, model: str) -> RequestParams:
-        """The request's parameters as this model takes them (best-effort ones it lacks left
-        out: ``reasoning_effort`` for a model that does not reason)."""
-        if params.reasoning_effort is None or self._capabilities_of is None:
-            return params
-        return params_for(params, self._capabilities_of(model))
-
-    def _dropped(self, request: RequestSpec, model: str) -> tuple[str, ...]:
-        """The parameters set on the request that this attempt left out."""
-        params = request.params
-        dropped = dropped_params(self._adapter, params, request.messages)
-        if (
-            params.reasoning_effort is not None
-            and "reasoning_effort" not in dropped
-            and self._params_for(params, model).reasoning_effort is None
-        ):
-            dropped = (*dropped, "reasoning_effort")
-        return dropped
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.clock import Clock
 from adaptive_mind.config import BreakerConfig
+from adaptive_mind.records import record
 
 if TYPE_CHECKING:  # shared_state imports this module's BreakerState
     from adaptive_mind.core.shared_state import BreakerTransition
@@ -47,7 +47,7 @@ class Verdict(StrEnum):
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Permit:
     """Permission to make one call. ``probe`` permits are the HALF_OPEN trial calls."""
 
@@ -58,7 +58,7 @@ class Permit:
     """Granted as a last resort while the circuit was not closed."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Transition:
     """A state change, for events and metrics."""
 

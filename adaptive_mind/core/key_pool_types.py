@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from adaptive_mind.records import record
 
 
 class KeyState(StrEnum):
@@ -36,7 +37,7 @@ class Unavailable(StrEnum):
     TRIED = "tried"  # only keys this request already tried are leasable: back off, then retry
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyEvent:
     """A key's state change, for events and metrics."""
 
@@ -46,7 +47,7 @@ class KeyEvent:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Lease:
     """One key lent to one attempt."""
 
@@ -59,7 +60,7 @@ class Lease:
     """The lease's charge against the key's rpm / tpm budget (0: the key has none)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NoKey:
     """No key can be leased now."""
 
@@ -73,7 +74,7 @@ class NoKey:
         return self.next_free_at is not None and self.reason is not Unavailable.KEYS_DISABLED
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyStatus:
     """A key's public status (no secret)."""
 
@@ -84,7 +85,7 @@ class KeyStatus:
     in_flight: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What the pool made of a reported outcome."""
 

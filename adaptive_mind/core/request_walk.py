@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from adaptive_mind.chat import ChatMessage, Completion
@@ -26,13 +26,14 @@ from adaptive_mind.core.retry import full_jitter
 from adaptive_mind.core.walk_actions import ExhaustedReason
 from adaptive_mind.errors import AdaptiveMindError, ContentPolicyError, DeadlineExceededError
 from adaptive_mind.messages.provider import SKIP_REASONS, ProviderExhausted, ProviderSucceeded
+from adaptive_mind.records import record
 
 Result = Completion | AdaptiveMindError
 Strategy = Literal["rewrite_first", "failover_first", "propagate"]
 Severity = Literal["info", "warning"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fact:
     """One resilience fact about the request, already in its audit trail (the ledger entry):
     publish it on the event bus as the same kind and fields."""
@@ -42,7 +43,7 @@ class Fact:
     severity: Severity = "info"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TryNext:
     """Ask ``provider`` to walk its models and keys (a provider that is down or cannot be told
     answers :meth:`RequestWalk.exhausted` with DOWN)."""
@@ -55,14 +56,14 @@ class TryNext:
     start_model: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WaitUntil:
     """Wake the request at ``at`` (clock time): call :meth:`RequestWalk.wake`."""
 
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rewrite:
     """Rewrite the refused prompt once (the result comes to :meth:`RequestWalk.rewritten`)."""
 
@@ -70,12 +71,12 @@ class Rewrite:
     remaining_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CancelCurrent:
     """Stop the provider walk and the rewrite in progress, if any."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Answer:
     """Answer the caller with ``result`` (exactly once) and write the ledger entry."""
 

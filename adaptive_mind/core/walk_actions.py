@@ -7,13 +7,13 @@ carries out (:data:`Action`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.core.breaker import Permit
 from adaptive_mind.core.key_pool import Lease
+from adaptive_mind.records import record
 
 
 class ExhaustedReason(StrEnum):
@@ -75,7 +75,7 @@ C = TypeVar("C")
 """The caller's context for one walk (the ProviderActor keeps its ``TryProvider`` message)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AskPermit:
     """Ask the breaker for a permit."""
 
@@ -84,7 +84,7 @@ class AskPermit:
     force: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AskLease:
     """Ask the key pool for a lease on a key not in ``exclude``."""
 
@@ -93,7 +93,7 @@ class AskLease:
     prefer: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StartCall(Generic[C]):
     """Make one upstream call; report its end with :meth:`ProviderWalks.call_done`."""
 
@@ -107,14 +107,14 @@ class StartCall(Generic[C]):
     context: C
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CancelCall:
     """Cancel the running call of ``request_id`` (its end still comes back to the engine)."""
 
     request_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GiveBack:
     """Return a lease and / or a permit without a verdict (unused, cancelled or neutral)."""
 
@@ -123,7 +123,7 @@ class GiveBack:
     retry: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReportKey(Generic[C]):
     """Tell the key pool how the call on ``lease`` went (``category`` None: success).
 
@@ -140,7 +140,7 @@ class ReportKey(Generic[C]):
     context: C
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RecordBreaker(Generic[C]):
     """Tell the breaker how the call under ``permit`` went (``category`` None: success)."""
 
@@ -154,7 +154,7 @@ class RecordBreaker(Generic[C]):
     """The Supervisor wants to hear what the outcome did to the breaker (for the audit trail)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Succeeded(Generic[C]):
     """The call answered: the walk is over."""
 
@@ -165,7 +165,7 @@ class Succeeded(Generic[C]):
     context: C
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AttemptFailed(Generic[C]):
     """One failed attempt, to report as it happens."""
 
@@ -177,7 +177,7 @@ class AttemptFailed(Generic[C]):
     context: C
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModelFailover:
     """The walk moves to the next model after a MODEL error."""
 
@@ -187,7 +187,7 @@ class ModelFailover:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finished(Generic[C]):
     """The walk ended without an answer; ``reason`` says why."""
 

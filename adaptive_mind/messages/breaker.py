@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.core.breaker import BreakerState, Permit
 from adaptive_mind.messages.address import Address
+from adaptive_mind.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AcquirePermit:
     """Ask for a permit for one call of ``request_id``; answered to ``reply_to``."""
 
@@ -21,7 +20,7 @@ class AcquirePermit:
     """The last resort: granted whatever the circuit's state (retries still need budget)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PermitGranted:
     """A call may be made under ``permit``."""
 
@@ -29,7 +28,7 @@ class PermitGranted:
     permit: Permit
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PermitDenied:
     """The circuit is open (or half-open with every probe out), or the retry budget is spent."""
 
@@ -41,7 +40,7 @@ class PermitDenied:
     """Denied because the retry budget is spent, not because of the circuit."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReleasePermit:
     """Give back a permit that was not used for a call."""
 
@@ -50,7 +49,7 @@ class ReleasePermit:
     """It was granted as a retry: refund the retry budget."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RecordOutcome:
     """The outcome of a call made under ``permit`` (category None: success)."""
 
@@ -65,6 +64,6 @@ class RecordOutcome:
     """Who keeps ``request_id``'s audit trail: told when this outcome moved the breaker."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetBreakerState:
     """Ask (with pykka ``ask``) for the state string; for the facade and tests."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from adaptive_mind.chat import ErrorCategory
 from adaptive_mind.core.key_pool import Lease, Unavailable
 from adaptive_mind.messages.address import Address
+from adaptive_mind.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LeaseKey:
     """Lease the healthiest key not in ``exclude``; answered to ``reply_to``."""
 
@@ -22,7 +21,7 @@ class LeaseKey:
     """The request's token estimate, reserved against the key's tpm budget."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyLeased:
     """``lease`` is yours until you report or release it."""
 
@@ -30,7 +29,7 @@ class KeyLeased:
     lease: Lease
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NoKeyAvailable:
     """No key can be leased now."""
 
@@ -41,7 +40,7 @@ class NoKeyAvailable:
     """When the earliest non-excluded key may be leasable again (clock time), if known."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReportKeyOutcome:
     """The outcome of an attempt on a leased key (category None: success).
 
@@ -62,7 +61,7 @@ class ReportKeyOutcome:
     """A success: the call's total tokens as its usage said (None: not said), for tpm."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyOutcomeRecorded:
     """Reply to a ReportKeyOutcome that asked for one."""
 
@@ -71,13 +70,13 @@ class KeyOutcomeRecorded:
     """False when the key's failure was already known when the attempt started."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReleaseKey:
     """Give back a lease without a verdict (cancelled or never used)."""
 
     lease: Lease
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetKeyStates:
     """Ask (with pykka ``ask``) for the keys' public status."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from adaptive_mind.chat import Attempt, ChatMessage, Completion
 from adaptive_mind.errors import AdaptiveMindError
 from adaptive_mind.messages.request import RequestSpec
+from adaptive_mind.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestFinished:
     """A request was answered; the ledger builds and stores its one entry (off the hot path)."""
 
@@ -24,6 +24,6 @@ class RequestFinished:
     mitigation_attempted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FlushLedger:
     """Write everything pending now (ask: answers how many entries are still unwritten)."""

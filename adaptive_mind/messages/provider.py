@@ -4,13 +4,13 @@ engine in :mod:`adaptive_mind.core.walk_actions`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from adaptive_mind.chat import Attempt, FinishReason, ToolCall, Usage
 from adaptive_mind.core.walk_actions import ExhaustedReason
 from adaptive_mind.messages.address import Address
 from adaptive_mind.messages.request import RequestSpec
+from adaptive_mind.records import record
 
 SKIP_REASONS = frozenset(
     {
@@ -26,7 +26,7 @@ SKIP_REASONS = frozenset(
 """Reasons that say a provider could not serve (as opposed to its attempts failing)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TryProvider:
     """Walk this provider's models and keys for ``request``; answer to ``reply_to``."""
 
@@ -44,7 +44,7 @@ class TryProvider:
     """Index of the model to start from (a retry after a backoff resumes where it was)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AttemptFailed:
     """One failed attempt, reported as it happens so the Supervisor always has them all."""
 
@@ -53,7 +53,7 @@ class AttemptFailed:
     refusal: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderSucceeded:
     """The provider answered."""
 
@@ -72,7 +72,7 @@ class ProviderSucceeded:
     """The tools the model called."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderExhausted:
     """The provider could not answer; ``reason`` says why."""
 
@@ -88,14 +88,14 @@ class ProviderExhausted:
     """The model the walk had reached (BACKOFF resumes there)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CancelRequest:
     """Stop working on ``request_id`` (deadline passed or system stopping); no answer expected."""
 
     request_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConsequenceRecorded:
     """What one of ``request_id``'s attempts did to a key or a breaker, for the request's audit
     trail: the type and payload of the very event the telemetry bus gets."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from adaptive_mind.chat import NO_PARAMS, ChatMessage, Completion, RequestParams
 from adaptive_mind.clock import Deadline
 from adaptive_mind.errors import AdaptiveMindError
+from adaptive_mind.records import record
 from adaptive_mind.stream_channel import StreamChannel
 
 Result = Completion | AdaptiveMindError
@@ -33,7 +34,7 @@ def _set_if_not_done(fut: asyncio.Future[Result], value: Result) -> None:
         fut.set_result(value)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AsyncioReply:
     """Answers an asyncio future on the caller's loop (never blocks the sender)."""
 
@@ -57,7 +58,7 @@ class AsyncioReply:
             pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ThreadReply:
     """Answers a :class:`concurrent.futures.Future` (the sync facade waits on it)."""
 
@@ -74,7 +75,7 @@ class ThreadReply:
                 pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestSpec:
     """A validated request. Immutable, passed by reference through every hop."""
 
@@ -105,7 +106,7 @@ class RequestSpec:
     """Set for a streamed request (``astream`` / ``stream``): where its chunks go."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Complete:
     """Supervisor command: answer ``request`` on ``reply``."""
 

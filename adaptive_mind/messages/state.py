@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from adaptive_mind.core.shared_state import SharedTransition
+from adaptive_mind.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ApplyTransition:
     """Apply what another replica learned (to a KeyPoolActor or a CircuitBreakerActor)."""
 

@@ -3,21 +3,22 @@ Supervisor (abandon, shut down, count, the wake-up)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from adaptive_mind.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Crash:
     """Chaos: fail from inside your own thread (handled by every actor)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ping:
     """Answered (ask) once everything sent before it is handled: a barrier for tools and tests."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChildFailed:
     """An actor died. Sent from its own thread (``on_failure``) to whoever supervises it."""
 
@@ -30,14 +31,14 @@ class ChildFailed:
     """Its last known state, for the replacement (kind-specific)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tick:
     """Internal: the wake-up set for ``at`` (clock time): check deadlines and waits."""
 
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AbandonRequest:
     """The caller stopped waiting (its task was cancelled, or it closed its stream): finish the
     request quietly."""
@@ -47,11 +48,11 @@ class AbandonRequest:
     """The caller closed a stream before its end (answered with StreamClosedError)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Shutdown:
     """Fail every in-flight request with SystemStoppedError; answered with the count (ask)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CountInFlight:
     """Ask for the number of in-flight requests."""

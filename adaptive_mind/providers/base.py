@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 import aiohttp
@@ -36,10 +36,11 @@ from adaptive_mind.chat import (
     Usage,
     encodes_as_utf8,
 )
+from adaptive_mind.records import record
 from adaptive_mind.streaming import StreamChunk
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallRequest:
     """One upstream call."""
 
@@ -52,7 +53,7 @@ class CallRequest:
     """The request's generation parameters (shared with the request, never copied)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallSuccess:
     """The provider answered with text."""
 
@@ -69,7 +70,7 @@ class CallSuccess:
     """The tools the model called, OpenAI shape (ids as the provider gave them, or made up)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallFailure:
     """The call failed (or was refused); ``category`` says what that means."""
 
