@@ -351,14 +351,12 @@ class Supervisor(LoopBaseActor):
             self._finish(flight, error(why, request_id=msg.request_id, attempts=flight.attempts))
 
     def snapshot(self) -> tuple[Complete, ...]:
-        """The requests it holds, as they were admitted (their ``Complete`` with the caller's
-        reply channel): it is the one owner of what is in flight, so whoever restarts it
-        re-drives these (see ``ActorSystem._restart_supervisor``)."""
+        """The requests it holds, as admitted (with the callers' reply channels): it is the one
+        owner of what is in flight, so its restarter re-drives these."""
         return tuple(f.msg for f in self._flights.values())
 
     def on_stop(self) -> None:
-        """Stopped with requests still held (``stop()`` could not wait for its ``Shutdown``):
-        they are answered too, never left hanging."""
+        """Stopped still holding requests (its ``Shutdown`` timed out): answer them anyway."""
         if self._flights:
             self._shutdown(Shutdown())
 
@@ -377,11 +375,9 @@ class Supervisor(LoopBaseActor):
         return len(flights)
 
     def _finish(self, flight: Flight, result: Result) -> None:
-        """Answer the caller exactly once and hand the request to the ledger.
-
-        The flight leaves the table only just before its answer goes out: should anything on
-        the way raise, the crash report's snapshot still holds the request and it is re-driven
-        (answered once: its reply channel keeps the first answer)."""
+        """Answer the caller exactly once and hand the request to the ledger. The flight leaves
+        the table just before its answer goes out: a crash on the way re-drives it from the
+        snapshot instead of losing it."""
         if self._flights.get(flight.request_id) is not flight:
             return
         req = flight.msg.request
