@@ -23,6 +23,7 @@ from adaptive_mind.actors.cell import ActorCell
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.ledger import LedgerStore
 from adaptive_mind.admission import build_request
+from adaptive_mind.admission_gate import AdmissionGate, GatedReply, GatedStreamReply
 from adaptive_mind.chat import PARAM_NAMES, Completion
 from adaptive_mind.clock import Clock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig
@@ -34,6 +35,7 @@ from adaptive_mind.errors import (
 )
 from adaptive_mind.messages import (
     AsyncioReply,
+    ChildFailed,
     Complete,
     ReplyChannel,
     RequestSpec,
@@ -46,7 +48,6 @@ from adaptive_mind.supervision.rewriter import PromptRewriter
 from adaptive_mind.supervision.tree import ActorTree
 from adaptive_mind.system_inspect import Inspection
 from adaptive_mind.system_lifecycle import AsyncStart, Lifecycle
-from adaptive_mind.system_state import Admitted, StreamAdmitted
 from adaptive_mind.system_streaming import Streaming
 from adaptive_mind.telemetry import metrics as metrics_mod
 from adaptive_mind.telemetry.bus import EventBus
@@ -84,10 +85,11 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
     ) -> None:
         self.config = config
         self.clock = clock
-        self._cv = threading.Condition()
-        self._requests: dict[str, Admitted | StreamAdmitted] = {}
+        self._lock = threading.Lock()
+        self._gate = AdmissionGate(config.request.max_in_flight)
         self._accepting = False
         self._stopped = False
+        self._crash: ChildFailed | None = None
         self._io = IoLoop(loop=loop)
         self._loop_thread: int | None = None
         """The caller's loop thread (``astart``), else None."""
@@ -224,38 +226,27 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
 
     def _admit(
         self, spec: RequestSpec, reply: ReplyChannel, *, stream: bool = False
-    ) -> Admitted | StreamAdmitted:
-        admitted = StreamAdmitted(spec, reply, self) if stream else Admitted(spec, reply, self)
+    ) -> GatedReply | GatedStreamReply:
+        """Take an admission slot and hand the request to the Supervisor, which owns it from
+        then on; the reply channel it travels with gives the slot back."""
+        slot = GatedStreamReply(reply, self._gate) if stream else GatedReply(reply, self._gate)
         if self._log_sink is not None:  # its events are logged in the caller's context
             self._log_sink.bind(spec.request_id, contextvars.copy_context())
-        with self._cv:
+        with self._lock:  # held over the tell: stop() sees every admitted request told
             if not self._accepting:
                 raise SystemStoppedError("the system is stopped")
-            limit = self.config.request.max_in_flight
-            if len(self._requests) >= limit:
+            if not self._gate.try_acquire():
+                limit = self.config.request.max_in_flight
                 self._count_rejected("overloaded")
                 raise OverloadedError(
                     f"request.max_in_flight ({limit}) requests are already in flight"
                 )
-            self._requests[spec.request_id] = admitted
-        try:
-            self._supervisor.tell(Complete(spec, admitted))
-        except pykka.ActorDeadError:
-            self._forget(spec.request_id)
-            raise SystemStoppedError("the system is stopped") from None
-        return admitted
-
-    def _admitted(self, request_id: str) -> bool:
-        with self._cv:
-            return request_id in self._requests
-
-    def _forget(self, request_id: str) -> bool:
-        """Free a request's slot; True only the first time (so it is answered exactly once)."""
-        with self._cv:
-            found = self._requests.pop(request_id, None) is not None
-            if found and not self._requests:
-                self._cv.notify_all()
-            return found
+            try:
+                self._supervisor.tell(Complete(spec, slot))
+            except pykka.ActorDeadError:
+                slot.withdraw()
+                raise SystemStoppedError("the system is stopped") from None
+        return slot
 
     def _build(
         self,
@@ -420,9 +411,8 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
 
     @property
     def in_flight(self) -> int:
-        """Requests admitted and not yet answered."""
-        with self._cv:
-            return len(self._requests)
+        """Requests admitted and not yet answered (a stream: not yet read to its end or left)."""
+        return self._gate.count
 
     # -- observability --------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,6 +16,7 @@ import pykka
 from adaptive_mind.actors.base import Wiring
 from adaptive_mind.core.shared_state import KeyTransition, SharedTransition
 from adaptive_mind.errors import (
+    AdaptiveMindError,
     DeadlineExceededError,
     SystemStoppedError,
 )
@@ -26,7 +27,7 @@ from adaptive_mind.messages import (
     FlushLedger,
     RequestFinished,
 )
-from adaptive_mind.messages.supervision import Shutdown
+from adaptive_mind.messages.supervision import AbandonRequest, Shutdown
 from adaptive_mind.state import build_backend
 from adaptive_mind.supervision.rewriter import LLMRewriter
 from adaptive_mind.supervision.supervisor import Supervisor
@@ -54,6 +55,27 @@ if TYPE_CHECKING:
     from adaptive_mind.system import ActorSystem
 
 logger = logging.getLogger("adaptive_mind")
+
+_ErrorFor = Callable[[str], AdaptiveMindError]
+
+
+def _stopped_error(request_id: str) -> AdaptiveMindError:
+    return SystemStoppedError(
+        "the system stopped before the request was answered", request_id=request_id
+    )
+
+
+def _late_error(request_id: str) -> AdaptiveMindError:
+    return DeadlineExceededError(
+        "the deadline passed while the supervisor was restarted", request_id=request_id
+    )
+
+
+def _held(report: ChildFailed) -> list[Complete]:
+    """The requests a dead Supervisor held: those it was walking (its snapshot, see
+    :meth:`Supervisor.snapshot`) and those still unread in its mailbox."""
+    walking = report.snapshot if isinstance(report.snapshot, tuple) else ()
+    return [m for m in (*walking, *report.leftovers) if isinstance(m, Complete)]
 
 
 class Lifecycle(SystemState):
@@ -110,7 +132,7 @@ class Lifecycle(SystemState):
             if isinstance(self._rewriter, LLMRewriter):
                 self._rewriter.bind(self._rewrite_request)
         supervisor.replace(self._start_supervisor(), [])
-        with self._cv:
+        with self._lock:
             self._accepting = True
 
     def _apply_peer_transition(self, t: SharedTransition) -> None:
@@ -130,57 +152,43 @@ class Lifecycle(SystemState):
         return Supervisor.start(self._tree, self._bus, self._rewriter, wiring)
 
     def _supervisor_crashed(self, report: ChildFailed) -> None:
-        """Runs on the dead Supervisor's thread: hand the restart to the I/O loop thread."""
+        """Runs on the dead Supervisor's thread: hand the restart to the I/O loop thread; once
+        ``stop()`` has begun, fail what it held here instead (nobody would restart it)."""
         self._supervisor.mark_restarting()
-        self._io.call_soon(self._restart_supervisor, report)
+        with self._lock:
+            stopping = self._stopped
+            if not stopping:
+                self._crash = report
+        if stopping:
+            self._fail_held(_held(report), _stopped_error, "system.stopped")
+            return
+        self._io.call_soon(self._restart_supervisor)
 
-    def _restart_supervisor(self, report: ChildFailed) -> None:
+    def _restart_supervisor(self) -> None:
         """Start a new Supervisor and re-drive the requests the dead one held.
 
-        A request with time left is handed to the new Supervisor as it was admitted (its reply
-        channel, its deadline): it is walked again from the first provider, and whatever the
-        dead Supervisor's walks still had in flight is given back by the provider actors when
-        it completes (they drop answers for walks they no longer hold). Only a request whose
-        deadline has passed fails, with :class:`DeadlineExceededError` and its ledger entry.
+        What it held comes from its crash report: the requests it was walking (its snapshot)
+        and those still unread in its mailbox. A request with time left is handed to the new
+        Supervisor as it was admitted (its reply channel, its deadline): it is walked again
+        from the first provider, and whatever the dead Supervisor's walks still had in flight is
+        given back by the provider actors when it completes (they drop answers for walks they no
+        longer hold). Only a request whose deadline has passed fails, with
+        :class:`DeadlineExceededError` and its ledger entry.
+
+        The restart runs under the facade's lock, so ``stop()`` either finds the new Supervisor
+        in place (and shuts it down) or takes the crash report over itself; the answers go out
+        after the lock is released.
         """
-        with self._cv:
-            if self._stopped:
+        with self._lock:
+            report, self._crash = self._crash, None
+            if report is None or self._stopped:
+                self._crash = report  # stop() fails what it held
                 return
-            held = list(self._requests.values())
-        ledger = self._tree.ledger_cell() if self._tree is not None else None
-        redrive: list[Complete] = []
-        expired = 0
-        for admitted in held:
-            req = admitted.request
-            if not req.deadline.expired(self.clock):
-                redrive.append(Complete(req, admitted))
-                continue
-            expired += 1
-            err = DeadlineExceededError(
-                "the deadline passed while the supervisor was restarted",
-                request_id=req.request_id,
-            )
-            admitted.deliver(err)
-            if ledger is not None:
-                latency = self.clock.now() - req.started_at
-                ledger.tell(
-                    RequestFinished(req, err, (), ({"type": "supervisor.crashed"},), latency)
-                )
-        try:
-            ref = self._start_supervisor()
-        except Exception:
-            logger.exception("the supervisor could not be restarted")
-            self._supervisor.mark_down()
+            expired, redriven, lost = self._restart_from(report)
+        self._fail_held(expired, _late_error, "supervisor.crashed")
+        if lost is not None:
+            self._fail_held(lost, _stopped_error, "supervisor.down")
             return
-        # Its unread mail holds only requests admitted after it died (those in ``held`` are
-        # re-driven from the admission table, once each).
-        ids = {c.request.request_id for c in redrive}
-        keep = [
-            m
-            for m in report.leftovers
-            if isinstance(m, Complete) and m.request.request_id not in ids
-        ]
-        self._supervisor.replace(ref, [*redrive, *keep])
         self._bus.emit(
             Event(
                 event_type=topics.ACTOR_RESTARTED,
@@ -189,39 +197,78 @@ class Lifecycle(SystemState):
                 payload={
                     "actor": "supervisor",
                     "error": report.error,
-                    "redriven": len(redrive),
-                    "failed": expired,
+                    "redriven": redriven,
+                    "failed": len(expired),
                 },
             )
         )
 
+    def _restart_from(
+        self, report: ChildFailed
+    ) -> tuple[list[Complete], int, list[Complete] | None]:
+        """Start the replacement with the requests that have time left: returns those that
+        have none, how many were re-driven, and (when no Supervisor would start, and it is
+        marked down) the requests no one will walk."""
+        redrive: list[object] = []
+        expired: list[Complete] = []
+        for msg in _held(report):
+            (expired if msg.request.deadline.expired(self.clock) else redrive).append(msg)
+        redriven = len(redrive)
+        # A caller who left while it was down: its request ends quietly after the re-drive.
+        redrive += [m for m in report.leftovers if isinstance(m, AbandonRequest)]
+        try:
+            ref = self._start_supervisor()
+        except Exception:
+            logger.exception("the supervisor could not be restarted")
+            backlog = self._supervisor.mark_down()
+            return expired, 0, [m for m in (*redrive, *backlog) if isinstance(m, Complete)]
+        self._supervisor.replace(ref, redrive)
+        return expired, redriven, None
+
+    def _fail_held(self, held: Sequence[Complete], error: _ErrorFor, trail: str) -> None:
+        """Answer requests no Supervisor will answer, each with its ledger entry (a reply
+        channel already answered drops the second answer; its entry was written then)."""
+        ledger = self._tree.ledger_cell() if self._tree is not None else None
+        for msg in held:
+            if not msg.reply.is_open():
+                continue
+            req = msg.request
+            err = error(req.request_id)
+            msg.reply.deliver(err)
+            if ledger is not None:
+                latency = self.clock.now() - req.started_at
+                try:
+                    ledger.tell(RequestFinished(req, err, (), ({"type": trail},), latency))
+                except pykka.ActorDeadError:
+                    pass
+
     def _stop(self, timeout_s: float = 0.0) -> None:
-        with self._cv:
+        with self._lock:
             if self._stopped:
                 return
             self._accepting = False
-            if timeout_s > 0:
-                self._cv.wait_for(lambda: not self._requests, timeout=timeout_s)
+        if timeout_s > 0:
+            self._gate.wait_idle(timeout_s)
+        with self._lock:
+            if self._stopped:
+                return
             self._stopped = True
-        sup = self._supervisor.ref
+            report, self._crash = self._crash, None  # a crash no restart took over
+            sup = self._supervisor.ref
         if sup is not None:
             try:
                 sup.ask(Shutdown(), timeout=_ASK_TIMEOUT_S)
             except (pykka.ActorDeadError, pykka.Timeout):
-                pass
-            self._supervisor.mark_down()
+                pass  # dead: its crash report holds its requests; stuck: it answers as it stops
+        backlog = self._supervisor.mark_down()
+        if sup is not None:
             sup.stop(block=True, timeout=_ASK_TIMEOUT_S)
-        with self._cv:  # anything the supervisor could not answer (it was down) fails here
-            orphans = list(self._requests.values())
-        for admitted in orphans:
-            admitted.deliver(
-                SystemStoppedError(
-                    "the system stopped before the request was answered",
-                    request_id=admitted.request.request_id,
-                )
-            )
-        with self._cv:  # (a stream's slot, held for its reader, goes too)
-            self._requests.clear()
+        # What no Supervisor can answer (it was dead or restarting) fails here.
+        held = [*(_held(report) if report is not None else ()), *backlog]
+        self._fail_held(
+            [m for m in held if isinstance(m, Complete)], _stopped_error, "system.stopped"
+        )
+        self._gate.drain()  # (a stream's slot, held for its reader, goes too)
         tree = self._tree
         if tree is not None:
             self._flush_ledger_for_stop(tree)

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from adaptive_mind.admission_gate import GatedReply, GatedStreamReply
 from adaptive_mind.chat import PARAM_NAMES
 from adaptive_mind.errors import BadRequestError
 from adaptive_mind.messages.request import Result
 from adaptive_mind.messages.supervision import AbandonRequest
 from adaptive_mind.stream_channel import INTERRUPT_POLICIES, InterruptPolicy, StreamChannel
-from adaptive_mind.system_state import Admitted, StreamAdmitted, SystemState
+from adaptive_mind.system_state import SystemState
 from adaptive_mind.system_stream import ChatStream, SyncChatStream
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Streaming(SystemState):
 
         def _admit(
             self, spec: RequestSpec, reply: ReplyChannel, *, stream: bool = False
-        ) -> Admitted | StreamAdmitted: ...
+        ) -> GatedReply | GatedStreamReply: ...
 
         def _not_from_subscriber(self, method: str) -> None: ...
 
@@ -92,7 +93,7 @@ class Streaming(SystemState):
             messages, providers, models, deadline_s, metadata, stream_policy, params
         )
         admitted = self._admit(spec, StreamReply(channel), stream=True)
-        assert isinstance(admitted, StreamAdmitted)
+        assert isinstance(admitted, GatedStreamReply)
         return ChatStream(spec.request_id, channel, self._io.loop, self._close_stream, admitted)
 
     def stream(
@@ -113,7 +114,7 @@ class Streaming(SystemState):
             messages, providers, models, deadline_s, metadata, stream_policy, params
         )
         admitted = self._admit(spec, StreamReply(channel), stream=True)
-        assert isinstance(admitted, StreamAdmitted)
+        assert isinstance(admitted, GatedStreamReply)
         return SyncChatStream(spec.request_id, channel, self._io.loop, self._close_stream, admitted)
 
     def _stream_request(

@@ -1,10 +1,11 @@
 """The Supervisor: walks the provider priority for each request and answers exactly once.
 
-It owns the in-flight table and never does I/O or waits on a future: providers answer with
-messages, and deadlines and waits are kept in two heaps with one wake-up set for the earliest
-(``loop.call_later`` on the real clock; a FakeClock fires it when a test advances it). What
-happens next in a request's walk (failover, backoffs, rate-limit waits, the last resort,
-mitigation) is decided by the sans-IO engine
+It is the one owner of what is in flight (the facade only counts admission slots; a crashed
+Supervisor's requests are re-driven from its :meth:`Supervisor.snapshot`). It never does I/O or
+waits on a future: providers answer with messages, and deadlines and waits are kept in two heaps
+with one wake-up set for the earliest (``loop.call_later`` on the real clock; a FakeClock fires
+it when a test advances it). What happens next in a request's walk (failover, backoffs,
+rate-limit waits, the last resort, mitigation) is decided by the sans-IO engine
 :class:`~adaptive_mind.core.request_walk.RequestWalk`; the Supervisor carries out its steps and
 restarts crashed children.
 """
@@ -349,6 +350,16 @@ class Supervisor(LoopBaseActor):
             )
             self._finish(flight, error(why, request_id=msg.request_id, attempts=flight.attempts))
 
+    def snapshot(self) -> tuple[Complete, ...]:
+        """The requests it holds, as admitted (with the callers' reply channels): it is the one
+        owner of what is in flight, so its restarter re-drives these."""
+        return tuple(f.msg for f in self._flights.values())
+
+    def on_stop(self) -> None:
+        """Stopped still holding requests (its ``Shutdown`` timed out): answer them anyway."""
+        if self._flights:
+            self._shutdown(Shutdown())
+
     def _shutdown(self, _msg: Shutdown) -> int:
         flights = list(self._flights.values())
         for flight in flights:
@@ -364,13 +375,11 @@ class Supervisor(LoopBaseActor):
         return len(flights)
 
     def _finish(self, flight: Flight, result: Result) -> None:
-        """Answer the caller exactly once and hand the request to the ledger."""
-        if self._flights.pop(flight.request_id, None) is None:
+        """Answer the caller exactly once and hand the request to the ledger. The flight leaves
+        the table just before its answer goes out: a crash on the way re-drives it from the
+        snapshot instead of losing it."""
+        if self._flights.get(flight.request_id) is not flight:
             return
-        if len(self._deadlines) > 2 * len(self._flights) + 1024:
-            # Answered requests leave their deadlines behind; compact so memory stays flat.
-            self._deadlines = [(f.msg.request.deadline.at, rid) for rid, f in self._flights.items()]
-            heapq.heapify(self._deadlines)
         req = flight.msg.request
         latency_s = self._clock.now() - req.started_at
         ok = isinstance(result, Completion)
@@ -385,6 +394,11 @@ class Supervisor(LoopBaseActor):
             )
         )
         self._run(flight, self._walk.closing(flight, ok))
+        del self._flights[flight.request_id]
+        if len(self._deadlines) > 2 * len(self._flights) + 1024:
+            # Answered requests leave their deadlines behind; compact so memory stays flat.
+            self._deadlines = [(f.msg.request.deadline.at, rid) for rid, f in self._flights.items()]
+            heapq.heapify(self._deadlines)
         flight.msg.reply.deliver(result)
         if self._ledger is not None:
             self.tell_safely(
