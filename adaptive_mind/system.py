@@ -3,14 +3,15 @@
 ``complete`` (sync) and ``acomplete`` (async) validate a request, admit it (or fail fast with
 OverloadedError), tell the Supervisor, and wait for the single answer. Nothing here holds breaker
 or key state: that lives in the actors. The system supervises the Supervisor itself: if it
-crashes, a new one takes over and walks the requests it held again. Lifecycle and inspection live
-in :mod:`adaptive_mind.system_lifecycle` and :mod:`adaptive_mind.system_inspect`.
+crashes, a new one takes over and walks the requests it held again. Admission, lifecycle,
+inspection and streaming live in :mod:`adaptive_mind.system_admission`,
+:mod:`adaptive_mind.system_lifecycle`, :mod:`adaptive_mind.system_inspect` and
+:mod:`adaptive_mind.system_streaming`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,22 +23,16 @@ import pykka
 from adaptive_mind.actors.cell import ActorCell
 from adaptive_mind.actors.io_loop import IoLoop
 from adaptive_mind.actors.ledger import LedgerStore
-from adaptive_mind.admission import build_request
-from adaptive_mind.admission_gate import AdmissionGate, GatedReply, GatedStreamReply
-from adaptive_mind.chat import PARAM_NAMES, Completion
+from adaptive_mind.admission_gate import AdmissionGate
+from adaptive_mind.chat import Completion
 from adaptive_mind.clock import Clock, MonotonicClock
 from adaptive_mind.config import RuntimeConfig
 from adaptive_mind.errors import (
     AdaptiveMindError,
-    BadRequestError,
-    OverloadedError,
-    SystemStoppedError,
 )
 from adaptive_mind.messages import (
     AsyncioReply,
     ChildFailed,
-    Complete,
-    ReplyChannel,
     RequestSpec,
 )
 from adaptive_mind.messages.request import Result, new_thread_reply
@@ -46,6 +41,7 @@ from adaptive_mind.state import StateBackend
 from adaptive_mind.supervision.chaos import Chaos
 from adaptive_mind.supervision.rewriter import PromptRewriter
 from adaptive_mind.supervision.tree import ActorTree
+from adaptive_mind.system_admission import _params
 from adaptive_mind.system_inspect import Inspection
 from adaptive_mind.system_lifecycle import AsyncStart, Lifecycle
 from adaptive_mind.system_streaming import Streaming
@@ -58,17 +54,6 @@ from adaptive_mind.telemetry.sinks import (
 )
 
 logger = logging.getLogger("adaptive_mind")
-
-
-def _params(*values: object) -> dict[str, Any] | None:
-    """The generation parameters the caller set, by name (None: none set, the common case).
-
-    ``values`` come in :data:`PARAM_NAMES` order, then ``extra``.
-    """
-    if all(v is None for v in values):
-        return None
-    names = (*PARAM_NAMES, "extra")
-    return {n: v for n, v in zip(names, values, strict=True) if v is not None}
 
 
 class ActorSystem(Lifecycle, Inspection, Streaming):
@@ -223,62 +208,6 @@ class ActorSystem(Lifecycle, Inspection, Streaming):
                 f"ActorSystem.{method}() blocks, and this system runs on this thread's event "
                 f"loop (astart): use await system.{instead}()"
             )
-
-    def _admit(
-        self, spec: RequestSpec, reply: ReplyChannel, *, stream: bool = False
-    ) -> GatedReply | GatedStreamReply:
-        """Take an admission slot and hand the request to the Supervisor, which owns it from
-        then on; the reply channel it travels with gives the slot back."""
-        slot = GatedStreamReply(reply, self._gate) if stream else GatedReply(reply, self._gate)
-        if self._log_sink is not None:  # its events are logged in the caller's context
-            self._log_sink.bind(spec.request_id, contextvars.copy_context())
-        with self._lock:  # held over the tell: stop() sees every admitted request told
-            if not self._accepting:
-                raise SystemStoppedError("the system is stopped")
-            if not self._gate.try_acquire():
-                limit = self.config.request.max_in_flight
-                self._count_rejected("overloaded")
-                raise OverloadedError(
-                    f"request.max_in_flight ({limit}) requests are already in flight"
-                )
-            try:
-                self._supervisor.tell(Complete(spec, slot))
-            except pykka.ActorDeadError:
-                slot.withdraw()
-                raise SystemStoppedError("the system is stopped") from None
-        return slot
-
-    def _build(
-        self,
-        messages: object,
-        providers: Sequence[str] | None,
-        models: Mapping[str, Sequence[str]] | None,
-        deadline_s: float | None,
-        metadata: Mapping[str, Any] | None,
-        parent_request_id: str | None = None,
-        allow_mitigation: bool = True,
-        params: dict[str, Any] | None = None,
-    ) -> RequestSpec:
-        try:
-            return build_request(
-                self.config,
-                self.clock,
-                messages,
-                providers=providers,
-                models=models,
-                deadline_s=deadline_s,
-                metadata=metadata,
-                parent_request_id=parent_request_id,
-                allow_mitigation=allow_mitigation,
-                params=params,
-            )
-        except BadRequestError:
-            self._count_rejected("bad_request")
-            raise
-
-    def _count_rejected(self, reason: str) -> None:
-        if self._metrics is not None:
-            self._metrics.rejected.labels(reason).inc()
 
     async def acomplete(
         self,

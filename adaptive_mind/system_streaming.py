@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from adaptive_mind.admission_gate import GatedReply, GatedStreamReply
+from adaptive_mind.admission_gate import GatedStreamReply
 from adaptive_mind.chat import PARAM_NAMES
 from adaptive_mind.errors import BadRequestError
 from adaptive_mind.messages.request import Result
 from adaptive_mind.messages.supervision import AbandonRequest
 from adaptive_mind.stream_channel import INTERRUPT_POLICIES, InterruptPolicy, StreamChannel
-from adaptive_mind.system_state import SystemState
+from adaptive_mind.system_admission import Admission
 from adaptive_mind.system_stream import ChatStream, SyncChatStream
 
 if TYPE_CHECKING:
-    from adaptive_mind.messages import ReplyChannel, RequestSpec
+    from adaptive_mind.messages import RequestSpec
 
 _ACCEPTED = frozenset((*PARAM_NAMES, "extra"))
 
@@ -45,26 +45,10 @@ class StreamReply:
         return self.channel.result is None and not self.channel.closed
 
 
-class Streaming(SystemState):
+class Streaming(Admission):
     """The streaming half of the facade (mixed into :class:`~adaptive_mind.ActorSystem`)."""
 
     if TYPE_CHECKING:
-
-        def _build(
-            self,
-            messages: object,
-            providers: Sequence[str] | None,
-            models: Mapping[str, Sequence[str]] | None,
-            deadline_s: float | None,
-            metadata: Mapping[str, Any] | None,
-            parent_request_id: str | None = None,
-            allow_mitigation: bool = True,
-            params: dict[str, Any] | None = None,
-        ) -> RequestSpec: ...
-
-        def _admit(
-            self, spec: RequestSpec, reply: ReplyChannel, *, stream: bool = False
-        ) -> GatedReply | GatedStreamReply: ...
 
         def _not_from_subscriber(self, method: str) -> None: ...
 

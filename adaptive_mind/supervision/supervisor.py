@@ -13,7 +13,6 @@ restarts crashed children.
 from __future__ import annotations
 
 import concurrent.futures
-import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from adaptive_mind.core.request_walk import (
     WaitUntil,
 )
 from adaptive_mind.core.restart import ChildKind
+from adaptive_mind.core.timetable import Timetable
 from adaptive_mind.errors import (
     AdaptiveMindError,
     StreamClosedError,
@@ -102,10 +102,7 @@ class Supervisor(LoopBaseActor):
             is_down=tree.down.__contains__,
         )
         self._flights: dict[str, Flight] = {}
-        self._deadlines: list[tuple[float, str]] = []
-        self._waiting: list[tuple[float, str]] = []
-        self._wake_at: float | None = None
-        """When the one wake-up set is due (clock time); None: none set."""
+        self._times = Timetable()
 
     def _handlers(self) -> dict[type, Callable[[Any], Any]]:
         return {
@@ -130,9 +127,9 @@ class Supervisor(LoopBaseActor):
         flight = Flight(msg)
         rid = flight.request_id
         self._flights[rid] = flight
-        heapq.heappush(self._deadlines, (msg.request.deadline.at, rid))
+        earlier = self._times.add_deadline(msg.request.deadline.at, rid)
         self._run(flight, self._walk.begin(flight))
-        if self._wake_at is None or msg.request.deadline.at < self._wake_at:
+        if earlier:
             self._schedule()
 
     def _run(self, flight: Flight, steps: list[Step]) -> None:
@@ -145,7 +142,7 @@ class Supervisor(LoopBaseActor):
                     level = Severity.WARNING if severity == "warning" else Severity.INFO
                     self._emit(kind, flight, dict(fields), level)
                 case WaitUntil(at):
-                    heapq.heappush(self._waiting, (at, flight.request_id))
+                    self._times.add_wait(at, flight.request_id)
                     self._schedule()
                 case Rewrite(refusal, remaining_s):
                     self._start_rewrite(flight, refusal, remaining_s)
@@ -290,18 +287,11 @@ class Supervisor(LoopBaseActor):
     # -- time -----------------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        """Keep one wake-up set, for the earliest deadline or wait of a request in flight
-        (stale heap entries are dropped here): an idle Supervisor sets none."""
-        for heap in (self._deadlines, self._waiting):
-            while heap and heap[0][1] not in self._flights:
-                heapq.heappop(heap)
-        times = [heap[0][0] for heap in (self._deadlines, self._waiting) if heap]
-        if not times:
+        """Keep one wake-up set, for the earliest deadline or wait of a request in flight: an
+        idle Supervisor sets none."""
+        at = self._times.next_wake(self._flights)
+        if at is None:
             return
-        at = min(times)
-        if self._wake_at is not None and self._wake_at <= at:
-            return
-        self._wake_at = at
         me = self.address
 
         def wake() -> None:
@@ -313,16 +303,13 @@ class Supervisor(LoopBaseActor):
         self._io.wake_at(self._clock, at, wake)
 
     def _tick(self, msg: Tick) -> None:
-        if msg.at == self._wake_at:
-            self._wake_at = None
+        self._times.woke(msg.at)
         now = self._clock.now()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, rid = heapq.heappop(self._deadlines)
+        for rid in self._times.due_deadlines(now):
             flight = self._flights.get(rid)
             if flight is not None:
                 self._run(flight, self._walk.deadline(flight))
-        while self._waiting and self._waiting[0][0] <= now:
-            at, rid = heapq.heappop(self._waiting)
+        for at, rid in self._times.due_waits(now):
             flight = self._flights.get(rid)
             if flight is not None:
                 self._run(flight, self._walk.wake(flight, at))
@@ -395,10 +382,8 @@ class Supervisor(LoopBaseActor):
         )
         self._run(flight, self._walk.closing(flight, ok))
         del self._flights[flight.request_id]
-        if len(self._deadlines) > 2 * len(self._flights) + 1024:
-            # Answered requests leave their deadlines behind; compact so memory stays flat.
-            self._deadlines = [(f.msg.request.deadline.at, rid) for rid, f in self._flights.items()]
-            heapq.heapify(self._deadlines)
+        if self._times.stale(len(self._flights)):
+            self._times.compact({r: f.msg.request.deadline.at for r, f in self._flights.items()})
         flight.msg.reply.deliver(result)
         if self._ledger is not None:
             self.tell_safely(
