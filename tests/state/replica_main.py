@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+import threading
 
 import adaptive_mind as am
 
@@ -19,11 +19,12 @@ def main() -> None:
     cfg = json.loads(sys.argv[1])
     with am.ActorSystem.start(cfg) as system:
         backend = system._state_backend
-        deadline = time.monotonic() + 10
-        while backend is None or not getattr(backend, "connected", False):
-            if time.monotonic() > deadline:
-                raise SystemExit("the state backend did not connect")
-            time.sleep(0.01)
+        connected = threading.Event()
+        system.subscribe(lambda _e: connected.set(), topics=["state.connected"])
+        if getattr(backend, "connected", False):  # connected before the subscription
+            connected.set()
+        if not connected.wait(10):
+            raise SystemExit("the state backend did not connect")
         print(json.dumps({"ready": True}), flush=True)
         for line in sys.stdin:
             cmd = json.loads(line)
