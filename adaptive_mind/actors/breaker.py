@@ -152,11 +152,15 @@ class CircuitBreakerActor(LoopBaseActor):
 
     def _probe_over(self, permit: Permit) -> None:
         """A probe this replica held the fleet's lock for has ended (an outcome, or given back
-        unused): free the lock at once, so that the next probe (here or in another replica,
-        after its own reset timeout) need not wait for the lock's TTL."""
+        unused). Closed again or unused: free the lock at once, so that the next probe need not
+        wait for the lock's TTL. Failed (the circuit re-opened): hold the lock until the new
+        open window ends, so a replica that has not yet applied the re-opening cannot probe
+        inside it (the fleet drill saw a second probe that way)."""
         if permit.probe and self._state is not None and self._fleet_probes > 0:
             self._fleet_probes -= 1
-            self._state.release_probe(self._provider)
+            until = self.core.retry_at()
+            hold = max(0.0, until - self._clock.now()) if until is not None else 0.0
+            self._state.release_probe(self._provider, hold)
 
     def _record(self, msg: RecordOutcome) -> None:
         verdict = verdict_for(
@@ -165,5 +169,6 @@ class CircuitBreakerActor(LoopBaseActor):
             count_unknown=self._cfg.count_unknown,
             rate_limited=msg.rate_limited,
         )
-        self._probe_over(msg.permit)
-        self._publish(self.core.record(msg.permit, verdict), msg)
+        transitions = self.core.record(msg.permit, verdict)
+        self._probe_over(msg.permit)  # after the outcome: a failed probe re-opened the circuit
+        self._publish(transitions, msg)

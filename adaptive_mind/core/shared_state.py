@@ -140,8 +140,10 @@ class StatePort(Protocol):
         asked: the local decision stands)."""
         ...
 
-    def release_probe(self, provider: str) -> None:
+    def release_probe(self, provider: str, hold_s: float = 0.0) -> None:
         """The probe this replica ran for ``provider`` is over: free the fleet-wide lock (only
-        if this replica still holds it) so that the next probe need not wait for its TTL. Fire
-        and forget."""
+        if this replica still holds it) so that the next probe need not wait for its TTL; with
+        ``hold_s`` > 0 (the probe failed and the circuit re-opened for that long) keep it that
+        much longer instead, so that no replica that has not yet learned of the re-opening
+        probes inside the new window. Fire and forget."""
         ...

@@ -31,10 +31,12 @@ from adaptive_mind.core.shared_state import (
 
 # Set (and announce) only when it lengthens what is stored: a window is never shortened.
 RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('DEL', KEYS[1])
 """
-"""Delete the probe lock only if this replica (ARGV[1]) holds it."""
+"""Only if this replica (ARGV[1]) holds the probe lock: keep it ARGV[2] ms more (a failed probe:
+until the circuit's new open window ends), or delete it (ARGV[2] = 0)."""
 
 EXTEND = """
 local ttl = redis.call('PTTL', KEYS[1])

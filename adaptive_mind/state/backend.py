@@ -58,7 +58,7 @@ class MemoryBackend:
     def request_probe(self, provider: str, reply: Callable[[bool], None]) -> None:
         reply(True)
 
-    def release_probe(self, provider: str) -> None:
+    def release_probe(self, provider: str, hold_s: float = 0.0) -> None:
         return None
 
     def subscribe(self, callback: Subscriber) -> None:

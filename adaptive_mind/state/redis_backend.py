@@ -132,7 +132,7 @@ class RedisBackend:
 
         self._call_on_loop(lambda: self._loop.create_task(ask()))
 
-    def release_probe(self, provider: str) -> None:
+    def release_probe(self, provider: str, hold_s: float = 0.0) -> None:
         if not self.connected:
             return  # the lock expires with its TTL
 
@@ -142,7 +142,13 @@ class RedisBackend:
                 return
             with contextlib.suppress(*_ERRORS):
                 await asyncio.wait_for(
-                    client.eval(RELEASE, 1, self._names.probe(provider), self.replica_id),
+                    client.eval(
+                        RELEASE,
+                        1,
+                        self._names.probe(provider),
+                        self.replica_id,
+                        str(max(0, round(hold_s * 1000))),
+                    ),
                     self._cfg.op_timeout_s,
                 )
 

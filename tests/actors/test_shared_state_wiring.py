@@ -40,7 +40,7 @@ class Port:
     def request_probe(self, provider, reply) -> None:
         self.pending.put(reply)
 
-    def release_probe(self, provider) -> None:
+    def release_probe(self, provider, hold_s: float = 0.0) -> None:
         self.released.append(provider)
 
 

@@ -173,3 +173,28 @@ def test_the_url_password_never_shows(io, namespace):
         assert "hunter2" not in shown and "***" in cfg.target
     finally:
         asyncio.run_coroutine_threadsafe(backend.aclose(), io.loop).result(5)
+
+
+def test_a_failed_probe_keeps_the_lock_for_the_new_open_window_only(backends, redis_url, io):
+    (a, a_events, _), (b, b_events, _) = backends(redis_url), backends(redis_url)
+    a_events.wait(topics.STATE_CONNECTED)
+    b_events.wait(topics.STATE_CONNECTED)
+
+    def take(backend) -> bool:
+        return asyncio.run_coroutine_threadsafe(backend.try_probe("p", 30.0), io.loop).result(5)
+
+    assert take(a)
+    a.release_probe("p", hold_s=0.5)  # the probe failed: its circuit re-opened for 0.5 s
+    wait_until(  # the 30 s TTL is cut to the window (the release is fire and forget)
+        lambda: (
+            0
+            < asyncio.run_coroutine_threadsafe(a._client.pttl(a._names.probe("p")), io.loop).result(
+                5
+            )
+            <= 500
+        ),
+        5,
+        "the lock's TTL is the new open window",
+    )
+    assert not take(b)  # inside the window nobody else probes
+    wait_until(lambda: take(b), 5, "the lock is free once the window ended")
